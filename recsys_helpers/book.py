@@ -1,0 +1,90 @@
+"""Run the book: execute every notebook in order, in place, and print a per-chapter summary.
+
+Usage (``make book`` does this after setting up the environment)::
+
+    python -m recsys_helpers.book                  # every notebooks/NN_*.ipynb, in order
+    python -m recsys_helpers.book 01 03            # only chapters whose file starts with 01, 03
+
+Each notebook runs top to bottom in a fresh kernel, and its outputs are written back into the
+file, so what you then open in JupyterLab is what just ran. Execution counts run 1..n and no
+per-cell timing metadata is recorded, so re-running an unchanged chapter leaves the file
+unchanged (``git diff`` stays empty).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def show_source(obj):
+    """Display the source code of a helper in a notebook, highlighted as Python."""
+    from IPython.display import Markdown
+
+    return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")
+
+
+def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
+    """The numbered notebooks in ``folder``, optionally only those starting with a selection."""
+    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if selection:
+        found = [p for p in found if any(p.name.startswith(s) for s in selection)]
+        if not found:
+            raise SystemExit(f"no notebook in {folder} starts with any of {selection}")
+    return found
+
+
+def execute(path: Path, timeout: int = 1800) -> float:
+    """Execute one notebook in place in a fresh kernel; return the seconds it took."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        # The kernel process's own start-up notices (not cell output) would clutter the summary.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        nbformat.write(notebook, path)  # keep what ran, also up to a failing cell
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*", help="chapter numbers or name prefixes")
+    args = parser.parse_args(argv)
+
+    rows = []
+    for path in chapters(args.chapters):
+        print(f"running {path.name} ...", flush=True)
+        start = time.perf_counter()
+        try:
+            seconds, status = execute(path), "ok"
+        except Exception as exc:  # report every chapter, then fail
+            seconds = time.perf_counter() - start
+            status = f"FAILED: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:120]}"
+        rows.append((path.stem, seconds, status))
+
+    width = max(len(name) for name, _, _ in rows)
+    print(f"\n{'chapter':<{width}}  {'seconds':>8}  status")
+    for name, seconds, status in rows:
+        print(f"{name:<{width}}  {seconds:8.1f}  {status}")
+    print(f"{'total':<{width}}  {sum(s for _, s, _ in rows):8.1f}")
+    return 0 if all(status == "ok" for _, _, status in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
