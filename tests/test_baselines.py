@@ -1,0 +1,59 @@
+"""Baselines: ALS biases by hand, the regularisation effect, fallbacks for unknown ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_ratings
+
+from recsys_helpers.baselines import BiasedBaseline, GlobalMean
+from recsys_helpers.synthetic import make_ratings
+
+
+def test_global_mean():
+    model = GlobalMean().fit(tiny_ratings())
+    pairs = pd.DataFrame({"user_id": [1, 99], "item_id": [1, 1]})
+    np.testing.assert_allclose(model.predict(pairs), [41 / 12] * 2)  # 5+3+4+4+1+2+5+4+3+2+5+3
+
+
+def test_one_als_round_by_hand():
+    # Two users, two items: user 1 rated item 1 with 5 and item 2 with 3; user 2 item 1 with 4.
+    ratings = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rating": [5, 3, 4]})
+    mu = 4.0
+    model = BiasedBaseline(reg_user=1, reg_item=2, n_epochs=1).fit(ratings)
+    # items first, with b_u = 0: b_1 = (1 + 0) / (2 + 2), b_2 = (-1) / (2 + 1)
+    b1, b2 = 1 / 4, -1 / 3
+    np.testing.assert_allclose(model.item_bias_, [b1, b2])
+    # then users: b_u1 = ((5-4-b1) + (3-4-b2)) / (1 + 2), b_u2 = (4-4-b1) / (1 + 1)
+    np.testing.assert_allclose(model.user_bias_, [((1 - b1) + (-1 - b2)) / 3, (-b1) / 2])
+    assert model.global_mean_ == mu
+
+
+def test_biases_recover_the_planted_ones():
+    world = make_ratings(n_users=300, n_items=300, n_ratings=20_000, noise=0.3, seed=2)
+    model = BiasedBaseline().fit(world.ratings)
+    planted = world.item_bias[model.items_.ids - 1]
+    assert np.corrcoef(planted, model.item_bias_)[0, 1] > 0.8
+
+
+def test_regularisation_shrinks_rarely_rated_items():
+    ratings = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [1, 1, 2], "rating": [5.0, 5.0, 1.0]})
+    loose = BiasedBaseline(reg_user=0, reg_item=0).fit(ratings).item_bias_
+    tight = BiasedBaseline(reg_user=0, reg_item=100).fit(ratings).item_bias_
+    assert (np.abs(tight) < np.abs(loose)).all()
+
+
+def test_unknown_ids_get_zero_bias():
+    model = BiasedBaseline().fit(tiny_ratings())
+    pairs = pd.DataFrame({"user_id": [99, 1], "item_id": [1, 99]})
+    expected = [model.global_mean_ + model.item_bias_[0], model.global_mean_ + model.user_bias_[0]]
+    np.testing.assert_allclose(model.predict(pairs), expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message", [({"reg_user": -1}, "reg_user"), ({"n_epochs": 0}, "n_epochs")]
+)
+def test_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BiasedBaseline(**kwargs).fit(tiny_ratings())
