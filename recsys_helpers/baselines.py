@@ -63,11 +63,24 @@ class BiasedBaseline(Recommender):
         self.n_epochs = n_epochs
 
     def fit(self, ratings: pd.DataFrame) -> BiasedBaseline:
+        self._check_params()
+        return self._learn(self._fit_matrix(ratings))
+
+    def _check_params(self) -> None:
         if self.reg_user < 0 or self.reg_item < 0:
             raise ValueError("reg_user and reg_item must be >= 0")
         if not (isinstance(self.n_epochs, (int, np.integer)) and self.n_epochs >= 1):
             raise ValueError(f"n_epochs must be a positive integer, got {self.n_epochs!r}")
-        matrix = self._fit_matrix(ratings).tocoo()
+
+    def _fit_like(self, fitted) -> BiasedBaseline:
+        """Fit on the training data another model has already checked and indexed."""
+        self._check_params()
+        for name in ("users_", "items_", "train_matrix_", "global_mean_", "rating_scale_"):
+            setattr(self, name, getattr(fitted, name))
+        return self._learn(self.train_matrix_)
+
+    def _learn(self, matrix) -> BiasedBaseline:
+        matrix = matrix.tocoo()
         rows, cols, r = matrix.row, matrix.col, matrix.data - self.global_mean_
         n_users, n_items = matrix.shape
         per_user = np.bincount(rows, minlength=n_users)

@@ -110,7 +110,7 @@ class _NeighborhoodModel(Recommender):
         self.sigmas_ = np.where(sigmas > 0, sigmas, 1.0)
 
         needs_baseline = self.centering == "baseline" or self.similarity == "pearson_baseline"
-        self.baseline_ = BiasedBaseline().fit(ratings) if needs_baseline else None
+        self.baseline_ = BiasedBaseline()._fit_like(self) if needs_baseline else None
         baseline_arg = None
         if self.similarity == "pearson_baseline":
             bx, by = self._biases()

@@ -289,15 +289,19 @@ def _co_rated_sums(values: sp.csr_matrix, needed, block_size):
                    and float(np.abs(squares.data).max(initial=0)) * n_cols < 2**24)  # fmt: skip
         dtype = np.float32 if exact32 else np.float64
         b, v, v2 = (m.toarray().astype(dtype, copy=False) for m in (pattern, values, squares))
-        sums = {"n": b @ b.T}
+        b32 = b.astype(np.float32, copy=False)
+        full = {"n": b32 @ b32.T}  # counts are always exact in float32
         if "sx" in needed:
-            sums["sx"] = v @ b.T
-            sums["sy"] = sums["sx"].T  # the same sums seen from the other row
+            full["sx"] = v @ b.T
+            full["sy"] = np.ascontiguousarray(full["sx"].T)  # the same sums, seen from y
         if "sxx" in needed:
-            sums["sxx"] = v2 @ b.T
-            sums["syy"] = sums["sxx"].T
-            sums["sxy"] = v @ v.T
-        yield 0, n_rows, {k: a.astype(np.float64) for k, a in sums.items()}
+            full["sxx"] = v2 @ b.T
+            full["syy"] = np.ascontiguousarray(full["sxx"].T)
+            full["sxy"] = v @ v.T
+        # Combine in row blocks that stay in cache, in float64.
+        for start in range(0, n_rows, 256):
+            stop = min(start + 256, n_rows)
+            yield start, stop, {k: a[start:stop].astype(np.float64) for k, a in full.items()}
         return
     pattern_t, values_t, squares_t = (m.T.tocsr() for m in (pattern, values, squares))
     for start in range(0, n_rows, block_size):
@@ -308,9 +312,9 @@ def _co_rated_sums(values: sp.csr_matrix, needed, block_size):
         yield start, stop, {k: (pairs[k][0] @ pairs[k][1]).toarray() for k in needed}
 
 
-def _combine(metric: str, s: dict, sizes_block, sizes_all, symmetric: bool) -> np.ndarray:
-    """Similarity from co-rated sums (undefined cases give 0). ``symmetric``: the block holds
-    every row, so the y-side sums are the transposes of the x-side ones. Works in place."""
+def _combine(metric: str, s: dict, sizes_block, sizes_all) -> np.ndarray:
+    """Similarity from the co-rated sums of a block of rows (undefined cases give 0).
+    Works in place on the sums."""
     n = s["n"]
     if metric == "jaccard":
         union = sizes_block[:, None] + sizes_all[None, :] - n
@@ -331,15 +335,11 @@ def _combine(metric: str, s: dict, sizes_block, sizes_all, symmetric: bool) -> n
         var_x = n * s["sxx"]
         var_x -= s["sx"] ** 2
         np.maximum(var_x, 0.0, out=var_x)
-        if symmetric:
-            var_y = var_x.T
-        else:
-            var_y = n * s["syy"]
-            var_y -= s["sy"] ** 2
-            np.maximum(var_y, 0.0, out=var_y)
+        var_y = n * s["syy"]
+        var_y -= s["sy"] ** 2
+        np.maximum(var_y, 0.0, out=var_y)
     else:  # the cosine family: cosine, pearson_all, adjusted_cosine, pearson_baseline
-        num, var_x = s["sxy"], s["sxx"]
-        var_y = var_x.T if symmetric else s["syy"]
+        num, var_x, var_y = s["sxy"], s["sxx"], s["syy"]
     den = var_x * var_y
     np.sqrt(den, out=den)
     # Zero variance on the co-rated entries (up to round-off): undefined, so 0.
@@ -384,7 +384,7 @@ def pairwise_similarity(
         Residuals are :math:`r - \mu - b_{row} - b_{col}`.
     block_size : int, optional
         Rows processed at once on large matrices (the sparse path); bounds the memory of the
-        intermediate products. Small matrices use dense products on all rows at once.
+        intermediate products. Small matrices use dense (BLAS) products on all rows at once.
 
     Returns
     -------
@@ -417,8 +417,7 @@ def pairwise_similarity(
         block_size = max(1, 10_000_000 // max(n_rows, 1))
     out = np.empty((n_rows, n_rows))
     for start, stop, sums in _co_rated_sums(values, _needed(metric), block_size):
-        symmetric = stop - start == n_rows and start == 0
-        sim = _combine(metric, sums, sizes[start:stop], sizes, symmetric)
+        sim = _combine(metric, sums, sizes[start:stop], sizes)
         n = sums["n"]
         sim[n < min_support] = 0.0
         if shrinkage > 0:
