@@ -43,7 +43,7 @@ def test_item_based_prediction_without_centring_by_hand():
     # item 5, rated by users 3 (3) and 4 (5). Co-rated with item 1: user 4 -> (2 vs 5): cos 1;
     # with item 2: user 3 -> (5 vs 3): cos 1; with item 3: user 4 -> (3 vs 5): cos 1.
     # All three weigh 1: prediction = (5 + 3 + 4) / 3 = 4.
-    model = ItemKNN(similarity="cosine", centering=None).fit(tiny_ratings())
+    model = ItemKNN(similarity="cosine", centering=None, shrinkage=0).fit(tiny_ratings())
     assert model.predict(pairs((1, 5)))[0] == pytest.approx(4.0)
     explanation = model.explain(1, 5)
     assert sorted(explanation["item_id"]) == [1, 2, 3]
@@ -137,7 +137,7 @@ def test_pearson_baseline_with_shrinkage_runs_through(world):
 
 def test_fallbacks_are_reported_and_use_the_documented_base():
     train = tiny_ratings()
-    model = UserKNN(centering="mean").fit(train)
+    model = UserKNN(similarity="pearson", centering="mean", shrinkage=0).fit(train)
     details = model.predict_details(pairs((1, 99), (99, 1), (99, 98), (1, 4)))
     assert details["fallback"].tolist() == ["unknown item", "unknown user",
                                             "unknown user and item", ""]  # fmt: skip
@@ -150,7 +150,8 @@ def test_fallbacks_are_reported_and_use_the_documented_base():
 
 
 def test_too_few_neighbours_falls_back():
-    model = UserKNN(k=3, min_k=3, centering="mean").fit(tiny_ratings())
+    model = UserKNN(k=3, min_k=3, similarity="pearson", centering="mean",
+                    shrinkage=0).fit(tiny_ratings())
     details = model.predict_details(pairs((1, 4)))  # only one positive neighbour exists
     assert details.loc[0, "fallback"] == "too few neighbours"
     assert details.loc[0, "prediction"] == pytest.approx(4.0)  # user 1's mean
@@ -198,7 +199,7 @@ def test_recommend_with_seen_items_and_large_k():
 
 def test_explain_reproduces_the_prediction(world):
     train, test = world
-    model = ItemKNN(k=10, centering="mean").fit(train)
+    model = ItemKNN(k=10, similarity="pearson", centering="mean").fit(train)
     user, item = test.user_id.iloc[0], test.item_id.iloc[0]
     why = model.explain(user, item)
     assert (why["similarity"] > 0).all() and len(why) <= 10
@@ -239,3 +240,33 @@ def test_hyper_parameters_are_stored_as_given():
     model = ItemKNN(k=20, similarity="cosine", shrinkage=10.0)
     assert (model.k, model.similarity, model.shrinkage) == (20, "cosine", 10.0)
     assert repr(model).startswith("ItemKNN(k=20, min_k=1, similarity='cosine'")
+
+
+def test_defaults_are_the_book_recommendations():
+    from recsys_helpers.neighbors import UserItemKNN
+
+    user, item, blend = UserKNN(), ItemKNN(), UserItemKNN()
+    assert (user.k, user.similarity, user.centering, user.shrinkage) == (
+        40, "pearson_baseline", "baseline", 100.0)
+    assert (item.k, item.similarity, item.centering, item.shrinkage) == (
+        80, "adjusted_cosine", "baseline", 200.0)
+    assert (blend.item_weight, blend.k, blend.item_similarity, blend.shrinkage) == (
+        0.6, 40, "adjusted_cosine", 200.0)
+
+
+def test_user_item_blend_is_the_weighted_average_of_its_parts(world):
+    from recsys_helpers.neighbors import UserItemKNN
+
+    train, test = world
+    blend = UserItemKNN(item_weight=0.3, k=10, user_similarity="pearson",
+                        item_similarity="cosine", centering="mean", shrinkage=0).fit(train)  # fmt: skip
+    user = UserKNN(k=10, similarity="pearson", centering="mean", shrinkage=0).fit(train)
+    item = ItemKNN(k=10, similarity="cosine", centering="mean", shrinkage=0).fit(train)
+    raw_u = user._predict_index(*user._pair_index(test))
+    raw_i = item._predict_index(*item._pair_index(test))
+    np.testing.assert_allclose(blend.predict(test), np.clip(0.3 * raw_i + 0.7 * raw_u, 1, 5))
+    np.testing.assert_allclose(UserItemKNN(item_weight=1.0, k=10, item_similarity="cosine",
+                                           centering="mean", shrinkage=0).fit(train).predict(test),
+                               item.predict(test))  # fmt: skip
+    with pytest.raises(ValueError, match="item_weight"):
+        UserItemKNN(item_weight=1.5).fit(train)
