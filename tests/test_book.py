@@ -1,0 +1,63 @@
+"""The book runner: executes notebooks in place, reproducibly, and reports failures."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from recsys_helpers.book import chapters, execute, main, show_source
+
+
+def write_notebook(path, *sources):
+    cells = [new_markdown_cell("# a chapter")] + [new_code_cell(s) for s in sources]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}  # fmt: skip
+    nbformat.write(nb, path)
+    return path
+
+
+def test_execute_stores_outputs_and_a_rerun_changes_nothing(tmp_path):
+    path = write_notebook(tmp_path / "01_demo.ipynb", "x = 6 * 7\nprint(x)", "x + 1")
+    execute(path)
+    first = path.read_bytes()
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.execution_count for c in cells if c.cell_type == "code"] == [1, 2]
+    assert cells[1].outputs[0]["text"] == "42\n"
+    assert cells[2].outputs[0]["data"]["text/plain"] == "43"
+    assert "execution" not in cells[1].metadata  # no timestamps stored
+    execute(path)
+    assert path.read_bytes() == first
+
+
+def test_chapters_are_numbered_notebooks_in_order(tmp_path):
+    for name in ["02_b.ipynb", "01_a.ipynb", "notes.ipynb", "10_c.ipynb"]:
+        write_notebook(tmp_path / name, "1")
+    assert [p.name for p in chapters(folder=tmp_path)] == ["01_a.ipynb", "02_b.ipynb",
+                                                           "10_c.ipynb"]  # fmt: skip
+    assert [p.name for p in chapters(["02", "10"], folder=tmp_path)] == ["02_b.ipynb",
+                                                                         "10_c.ipynb"]  # fmt: skip
+    with pytest.raises(SystemExit, match="no notebook"):
+        chapters(["99"], folder=tmp_path)
+
+
+def test_main_reports_each_chapter_and_fails_when_one_fails(tmp_path, monkeypatch, capsys):
+    write_notebook(tmp_path / "01_ok.ipynb", "1 + 1")
+    write_notebook(tmp_path / "02_broken.ipynb", "raise ValueError('on purpose')")
+    monkeypatch.setattr("recsys_helpers.book.NOTEBOOKS", tmp_path)
+    monkeypatch.setattr("recsys_helpers.book.chapters",
+                        lambda selection=None: chapters(selection, folder=tmp_path))  # fmt: skip
+    assert main([]) == 1
+    out = capsys.readouterr().out
+    assert "01_ok" in out and " ok" in out
+    assert "02_broken" in out and "FAILED: CellExecutionError" in out and "on purpose" in out
+    # The failing notebook keeps what ran, up to the error, for the reader to inspect.
+    broken = nbformat.read(tmp_path / "02_broken.ipynb", as_version=4)
+    assert broken.cells[1].outputs[0]["ename"] == "ValueError"
+
+
+def test_show_source_renders_a_python_block():
+    shown = show_source(chapters)
+    assert shown.data.startswith("```python\ndef chapters(")
+    assert shown.data.endswith("```")
