@@ -7,13 +7,30 @@ tables, and every random split takes a ``seed``: the same seed gives the same sp
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 from .datasets import Fold, MovieLens
 from .interactions import validate_ratings
 
-__all__ = ["official_folds", "random_split"]
+__all__ = [
+    "LeaveLastOut",
+    "leave_last_out",
+    "official_folds",
+    "random_split",
+    "stratified_split",
+    "temporal_split",
+]
+
+
+class LeaveLastOut(NamedTuple):
+    """Per-user leave-last-out: everything but the last two, the second-to-last, the last."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
 
 
 def official_folds(data: MovieLens, names=("u1", "u2", "u3", "u4", "u5")) -> list[Fold]:
@@ -43,3 +60,72 @@ def random_split(ratings: pd.DataFrame, test_size: float = 0.2, seed: int = 0) -
     test = np.sort(order[:n_test])
     train = np.sort(order[n_test:])
     return Fold(ratings.iloc[train].reset_index(drop=True), ratings.iloc[test].reset_index(drop=True))
+
+
+def _round_half_up(x):
+    return np.floor(np.asarray(x, dtype=float) + 0.5).astype(np.int64)
+
+
+def stratified_split(ratings: pd.DataFrame, test_size: float = 0.25, seed: int = 0) -> Fold:
+    r"""Hold out a random ``test_size`` share of *each user's* ratings.
+
+    User :math:`u` with :math:`n_u` ratings gets :math:`\mathrm{round}(n_u \cdot
+    \mathrm{test\_size})` of them, chosen at random, in the test part, but always keeps at least
+    one in the train part; so every test user is known to the model. This is the protocol
+    Microsoft Recommenders publishes its ML-100K top-N results on (75/25, ``test_size=0.25``).
+    """
+    validate_ratings(ratings)
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, got {test_size!r}")
+    shuffled = ratings.iloc[np.random.default_rng(seed).permutation(len(ratings))]
+    position = shuffled.groupby("user_id", sort=False).cumcount().to_numpy()
+    size = shuffled.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
+    n_test = np.minimum(_round_half_up(size * test_size), size - 1)
+    is_test = pd.Series(position < n_test, index=shuffled.index).reindex(ratings.index)
+    return Fold(ratings[~is_test.to_numpy()].reset_index(drop=True),
+                ratings[is_test.to_numpy()].reset_index(drop=True))  # fmt: skip
+
+
+def _time_order(ratings: pd.DataFrame) -> np.ndarray:
+    """Row order by time; ties broken by user then item id, so the order is deterministic."""
+    return np.lexsort((ratings["item_id"].to_numpy(), ratings["user_id"].to_numpy(),
+                       ratings["timestamp"].to_numpy()))  # fmt: skip
+
+
+def temporal_split(ratings: pd.DataFrame, test_size: float = 0.2) -> Fold:
+    """Global temporal split: the latest ``test_size`` share of all ratings is the test part.
+
+    Every training rating is at least as old as every test rating, as when a system trained
+    today is judged on tomorrow's ratings. Users and items that first appear after the cut are
+    unknown to the model (cold start): that is part of what this protocol measures.
+    """
+    validate_ratings(ratings, require_timestamp=True)
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, got {test_size!r}")
+    order = _time_order(ratings)
+    n_test = int(len(ratings) * test_size)
+    if n_test == 0 or n_test == len(ratings):
+        raise ValueError(f"test_size={test_size} leaves an empty train or test set")
+    cut = len(ratings) - n_test
+    return Fold(ratings.iloc[np.sort(order[:cut])].reset_index(drop=True),
+                ratings.iloc[np.sort(order[cut:])].reset_index(drop=True))  # fmt: skip
+
+
+def leave_last_out(ratings: pd.DataFrame) -> LeaveLastOut:
+    """Per user, by time: the last interaction is the test item, the one before it the
+    validation item, and everything earlier the training data.
+
+    Ties in time are broken by item id, so the split is deterministic. Users with fewer than
+    three interactions stay entirely in the training part (there is nothing to hold out without
+    leaving them empty). The standard protocol for next-item recommendation (chapters 07–09).
+    """
+    validate_ratings(ratings, require_timestamp=True)
+    order = _time_order(ratings)
+    ordered = ratings.iloc[order]
+    from_end = ordered.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+    size = ordered.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
+    eligible = size >= 3
+    role = np.where(eligible & (from_end == 0), 2, np.where(eligible & (from_end == 1), 1, 0))
+    role = pd.Series(role, index=ordered.index).reindex(ratings.index).to_numpy()
+    parts = [ratings[role == r].reset_index(drop=True) for r in (0, 1, 2)]
+    return LeaveLastOut(*parts)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import ml100k_files, write_folder
 
 from recsys_helpers.datasets import load_movielens
-from recsys_helpers.splits import official_folds, random_split
+from recsys_helpers.splits import (
+    leave_last_out,
+    official_folds,
+    random_split,
+    stratified_split,
+    temporal_split,
+)
 from recsys_helpers.synthetic import make_ratings
 
 
@@ -46,3 +53,68 @@ def test_official_folds(tmp_path, monkeypatch):
         official_folds(data, ["u9"])
     with pytest.raises(ValueError, match="no official folds"):
         official_folds(dataclasses.replace(data, folds={}))
+
+
+KEY = ["user_id", "item_id"]
+
+
+def assert_partition(parts, ratings):
+    for a in range(len(parts)):
+        for b in range(a + 1, len(parts)):
+            assert parts[a].merge(parts[b], on=KEY).empty
+    union = pd.concat(parts).sort_values(KEY, ignore_index=True)
+    pd.testing.assert_frame_equal(union, ratings.sort_values(KEY, ignore_index=True))
+
+
+def test_stratified_split_holds_out_a_share_of_every_user():
+    ratings = make_ratings(n_ratings=3000, seed=2).ratings
+    train, test = stratified_split(ratings, test_size=0.25, seed=1)
+    assert_partition([train, test], ratings)
+    per_user = ratings.groupby("user_id").size()
+    held = test.groupby("user_id").size().reindex(per_user.index, fill_value=0)
+    expected = np.minimum(np.floor(per_user * 0.25 + 0.5), per_user - 1)
+    assert (held == expected).all()
+    assert set(test.user_id) <= set(train.user_id)  # every test user is known
+    pd.testing.assert_frame_equal(test, stratified_split(ratings, 0.25, seed=1).test)
+    assert not test.equals(stratified_split(ratings, 0.25, seed=2).test)
+
+
+def test_temporal_split_puts_the_future_in_test():
+    ratings = make_ratings(n_ratings=2000, seed=3).ratings
+    train, test = temporal_split(ratings, test_size=0.2)
+    assert (len(train), len(test)) == (1600, 400)
+    assert_partition([train, test], ratings)
+    assert train.timestamp.max() <= test.timestamp.min()
+
+
+def test_leave_last_out_holds_out_each_users_last_two_in_time_order():
+    ratings = make_ratings(n_ratings=2000, seed=4).ratings
+    ratings = pd.concat([ratings, pd.DataFrame(  # a user with only two ratings stays in train
+        {"user_id": [999, 999], "item_id": [1, 2], "rating": [3.0, 4.0],
+         "timestamp": [10, 20]})], ignore_index=True)  # fmt: skip
+    train, validation, test = leave_last_out(ratings)
+    assert_partition([train, validation, test], ratings)
+    assert not test.user_id.duplicated().any() and not validation.user_id.duplicated().any()
+    assert 999 not in set(test.user_id) and (train.user_id == 999).sum() == 2
+    last = ratings.groupby("user_id").timestamp.max()
+    assert (test.set_index("user_id").timestamp == last.reindex(test.user_id)).all()
+    # No leakage: for every user, train <= validation <= test in time.
+    latest_train = train.groupby("user_id").timestamp.max()
+    val = validation.set_index("user_id").timestamp
+    tst = test.set_index("user_id").timestamp
+    assert (latest_train.reindex(val.index) <= val).all() and (val <= tst.reindex(val.index)).all()
+
+
+def test_leave_last_out_breaks_time_ties_by_item_id():
+    ratings = pd.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [9, 7, 8, 6],
+                            "rating": [1.0] * 4, "timestamp": [5, 5, 5, 1]})  # fmt: skip
+    train, validation, test = leave_last_out(ratings)
+    assert (train.item_id.tolist(), validation.item_id.tolist(), test.item_id.tolist()) == (
+        [7, 6], [8], [9])
+
+
+def test_time_based_splits_need_timestamps():
+    ratings = make_ratings(n_ratings=100).ratings.drop(columns="timestamp")
+    for split in (temporal_split, leave_last_out):
+        with pytest.raises(ValueError, match="timestamp"):
+            split(ratings)
