@@ -17,7 +17,11 @@ from .interactions import rating_matrix, validate_ratings
 
 
 class Recommender:
-    """Base class: id maps, the training matrix, ``predict`` and ``recommend``."""
+    """Base class: id maps, the training matrix, ``predict``, ``score`` and ``recommend``."""
+
+    #: False for models that rank items but do not model ratings (Popularity, EASE, ALS):
+    #: their ``predict`` raises, and ``score``/``recommend`` are what they offer.
+    predicts_ratings = True
 
     # -- to be provided by subclasses --------------------------------------------------------
     def fit(self, ratings: pd.DataFrame):  # pragma: no cover - abstract
@@ -57,8 +61,20 @@ class Recommender:
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         """Predicted rating for each ``(user_id, item_id)`` row of ``pairs``, clipped to the
         training data's rating scale. Unknown users or items get the model's fallback."""
+        if not self.predicts_ratings:
+            raise TypeError(
+                f"{type(self).__name__} ranks items; it does not predict ratings. "
+                "Use score(pairs) or recommend(user_ids)."
+            )
         u, i = self._pair_index(pairs)
         return np.clip(self._predict_index(u, i), *self.rating_scale_)
+
+    def score(self, pairs: pd.DataFrame) -> np.ndarray:
+        """The model's raw score for each ``(user_id, item_id)`` row (higher = better): the
+        unclipped predicted rating for rating models, a ranking score for the others. This is
+        what ``recommend`` sorts by."""
+        u, i = self._pair_index(pairs)
+        return self._predict_index(u, i)
 
     def _score_users(self, u: np.ndarray) -> np.ndarray:
         """Scores of every training item for the user positions ``u`` (rows) — unclipped, so

@@ -4,6 +4,8 @@ Chapter 03 uses them as the fallback of the neighbourhood models and chapter 05 
 properly ("Baseline predictors").
 
 * :class:`GlobalMean` predicts :math:`\hat r_{ui} = \mu` for everybody.
+* :class:`Popularity` recommends the items most users interacted with — the same list for
+  everybody, and a surprisingly strong top-N baseline (chapter 09).
 * :class:`BiasedBaseline` predicts :math:`\hat r_{ui} = b_{ui} = \mu + b_u + b_i`: a user who
   rates everything generously gets a positive :math:`b_u`, a movie everybody loves a positive
   :math:`b_i`.
@@ -16,7 +18,7 @@ import pandas as pd
 
 from ._base import Recommender
 
-__all__ = ["BiasedBaseline", "GlobalMean"]
+__all__ = ["BiasedBaseline", "GlobalMean", "Popularity"]
 
 
 class GlobalMean(Recommender):
@@ -28,6 +30,28 @@ class GlobalMean(Recommender):
 
     def _predict_index(self, u, i):
         return np.full(len(u), self.global_mean_)
+
+
+class Popularity(Recommender):
+    r"""Rank items by popularity: :math:`\mathrm{score}(u, i) = |U_i|`, the number of training
+    users who interacted with item :math:`i`, whoever :math:`u` is.
+
+    It ranks; it does not predict ratings (``predict`` raises). Ties are broken by item id.
+    Unknown items score 0. Attributes: ``counts_`` (aligned with ``items_.ids``).
+    """
+
+    predicts_ratings = False
+
+    def fit(self, ratings: pd.DataFrame) -> Popularity:
+        matrix = self._fit_matrix(ratings)
+        self.counts_ = np.diff(matrix.tocsc().indptr).astype(np.float64)
+        return self
+
+    def _predict_index(self, u, i):
+        return np.where(i >= 0, self.counts_[np.maximum(i, 0)], 0.0)
+
+    def _score_users(self, u):
+        return np.broadcast_to(self.counts_, (len(u), len(self.counts_))).copy()
 
 
 class BiasedBaseline(Recommender):

@@ -57,3 +57,19 @@ def test_unknown_ids_get_zero_bias():
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BiasedBaseline(**kwargs).fit(tiny_ratings())
+
+
+def test_popularity_counts_users_and_recommends_unseen_items():
+    from recsys_helpers.baselines import Popularity
+
+    ratings = tiny_ratings()  # items 1, 3 rated by 3 users; 2, 4, 5 by 2
+    model = Popularity().fit(ratings)
+    np.testing.assert_array_equal(model.counts_, [3, 2, 3, 2, 2])
+    recs = model.recommend([1, 3], k=2)
+    # user 1 has seen 1, 2, 3: left are 4 and 5 (tie, smaller id first)
+    assert recs[recs.user_id == 1].item_id.tolist() == [4, 5]
+    assert recs[recs.user_id == 3].item_id.tolist() == [1, 3]
+    pairs = pd.DataFrame({"user_id": [1, 1], "item_id": [3, 99]})
+    np.testing.assert_array_equal(model.score(pairs), [3, 0])
+    with pytest.raises(TypeError, match="ranks items; it does not predict ratings"):
+        model.predict(pairs)
