@@ -1,0 +1,202 @@
+r"""One evaluation code path for every model in the book (chapter 09, "One protocol, one table").
+
+* :func:`evaluate_ratings` fits each model on each fold's training part and scores its rating
+  predictions on the test part (RMSE, MAE).
+* :func:`evaluate_topn` fits each model once and scores its top-k lists. By default every item
+  the user has not interacted with in training is a candidate (**full ranking**). With
+  ``sampled_negatives=n`` each held-out item is instead ranked against only ``n`` random items
+  the user never interacted with — a common shortcut that inflates the numbers and can change
+  which model looks best (Krichene & Rendle, 2020); it is here to demonstrate that.
+
+Both return one tidy DataFrame: ``model, metric, value, fit_seconds, predict_seconds`` (plus
+``fold`` for ratings), so results of different models and protocols can be concatenated and
+compared. Models are given as a dict of *factories* — a class or a zero-argument function that
+returns a fresh, unfitted model — so that every fold starts from scratch.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics as m
+from .interactions import validate_ratings
+
+__all__ = ["bootstrap_interval", "evaluate_ratings", "evaluate_topn", "sampled_ranks"]
+
+RANKING_METRICS: dict[str, Callable] = {
+    "precision": m.precision_at_k,
+    "recall": m.recall_at_k,
+    "ndcg": m.ndcg_at_k,
+    "map": m.map_at_k,
+    "mrr": m.mrr,
+    "hit_rate": m.hit_rate,
+}
+
+
+def _fresh(factory):
+    """A new, unfitted model from a class, a function, or (copied) an unfitted instance."""
+    if hasattr(factory, "fit") and not isinstance(factory, type):
+        return copy.deepcopy(factory)
+    if callable(factory):
+        return factory()
+    raise ValueError(f"cannot make a model from {factory!r}: pass a class or a function")
+
+
+def _check_models(models) -> None:
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError("models must be a non-empty dict {name: model class or factory}")
+
+
+def evaluate_ratings(models: Mapping[str, Callable], folds: Sequence) -> pd.DataFrame:
+    """RMSE and MAE of each model on each ``(train, test)`` fold.
+
+    Returns a DataFrame with columns ``model, fold, metric, value, fit_seconds,
+    predict_seconds`` (one row per model, fold and metric; ``fold`` counts from 1).
+    """
+    _check_models(models)
+    if not folds:
+        raise ValueError("folds is empty")
+    rows = []
+    for name, factory in models.items():
+        for number, (train, test) in enumerate(folds, start=1):
+            validate_ratings(test)
+            model = _fresh(factory)
+            start = time.perf_counter()
+            model.fit(train)
+            fitted = time.perf_counter()
+            prediction = model.predict(test)
+            predicted = time.perf_counter()
+            for metric, function in (("rmse", m.rmse), ("mae", m.mae)):
+                rows.append({"model": name, "fold": number, "metric": metric,
+                             "value": function(test["rating"], prediction),
+                             "fit_seconds": fitted - start,
+                             "predict_seconds": predicted - fitted})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def sampled_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int = 100,
+                  seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Rank of each held-out item among ``n_negatives`` random items its user never touched.
+
+    For every test row, ``n_negatives`` items are drawn uniformly (without replacement) from
+    the training catalogue minus everything the user interacted with in ``train`` or ``test``.
+    The rank is 1 + the number of negatives scored higher (ties count half). Returns the test
+    pairs with a ``rank`` column.
+    """
+    rng = np.random.default_rng(seed)
+    catalogue = model.items_.ids
+    touched = pd.concat([train[["user_id", "item_id"]], test[["user_id", "item_id"]]])
+    touched_by = touched.groupby("user_id")["item_id"].unique()
+    positives = test[["user_id", "item_id"]].reset_index(drop=True)
+    negatives = np.empty((len(positives), n_negatives), dtype=catalogue.dtype)
+    for user, rows in positives.groupby("user_id").indices.items():  # one draw per user
+        allowed = np.setdiff1d(catalogue, touched_by[user])
+        if len(allowed) < n_negatives:
+            raise ValueError(f"user {user!r} has fewer than {n_negatives} untouched items")
+        # n_negatives distinct items per test pair: the first columns of random permutations.
+        keys = rng.random((len(rows), len(allowed)))
+        negatives[rows] = allowed[np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]]
+    users = np.repeat(positives["user_id"].to_numpy(), n_negatives)
+    neg_scores = model.score(pd.DataFrame({"user_id": users, "item_id": negatives.ravel()}))
+    neg_scores = neg_scores.reshape(len(positives), n_negatives)
+    pos_scores = model.score(positives)[:, None]
+    rank = 1 + (neg_scores > pos_scores).sum(axis=1) + 0.5 * (neg_scores == pos_scores).sum(axis=1)
+    return positives.assign(rank=rank)
+
+
+def evaluate_topn(
+    models: Mapping[str, Callable],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    k: int = 10,
+    metrics: Sequence[str] = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate"),
+    relevance_threshold: float | None = None,
+    beyond_accuracy: bool = True,
+    item_features: pd.DataFrame | None = None,
+    sampled_negatives: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Fit each model on ``train`` and score its top-``k`` lists against ``test``.
+
+    Parameters
+    ----------
+    models : dict {name: model class or factory}
+    train, test : ratings tables
+    k : int
+        List length.
+    metrics : names from ``precision, recall, ndcg, map, mrr, hit_rate``
+    relevance_threshold : float, optional
+        Only test ratings ``>=`` this count as relevant; by default every test item does.
+    beyond_accuracy : bool
+        Also report ``coverage`` (of the training catalogue), ``novelty`` and
+        ``personalization``, and ``diversity`` when ``item_features`` are given.
+    sampled_negatives : int, optional
+        Instead of full ranking, rank each relevant item among this many random negatives
+        (see :func:`sampled_ranks`); reports ``hit_rate`` and ``ndcg`` only. For demonstration.
+
+    Returns
+    -------
+    DataFrame with columns ``model, metric, value, fit_seconds, predict_seconds``. Ranking
+    metrics are means over test users with at least one relevant item (see
+    :mod:`recsys_helpers.metrics`).
+    """
+    _check_models(models)
+    validate_ratings(train)
+    validate_ratings(test)
+    unknown = [name for name in metrics if name not in RANKING_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(RANKING_METRICS)}")
+    relevant = test if relevance_threshold is None else test[test["rating"] >= relevance_threshold]
+    if relevant.empty:
+        raise ValueError("no test rating is relevant at this threshold")
+    users = np.unique(relevant["user_id"].to_numpy())
+    rows = []
+    for name, factory in models.items():
+        model = _fresh(factory)
+        start = time.perf_counter()
+        model.fit(train)
+        fitted = time.perf_counter()
+        values = {}
+        if sampled_negatives is None:
+            recs = model.recommend(users, k=k)
+            predicted = time.perf_counter()
+            for metric in metrics:
+                values[metric] = RANKING_METRICS[metric](recs, relevant, k=k)
+            if beyond_accuracy:
+                values["coverage"] = m.catalog_coverage(recs, model.items_.ids, k=k)
+                values["novelty"] = m.novelty(recs, train, k=k)
+                values["personalization"] = m.personalization(recs, k=k)
+                if item_features is not None:
+                    values["diversity"] = m.intra_list_diversity(recs, item_features, k=k)
+        else:
+            known = relevant[np.isin(relevant["item_id"], model.items_.ids)]
+            ranks = sampled_ranks(model, train, known, sampled_negatives, seed)
+            predicted = time.perf_counter()
+            hit = ranks["rank"] <= k
+            gain = np.where(hit, 1.0 / np.log2(ranks["rank"] + 1), 0.0)
+            per_user = ranks.assign(hit=hit, gain=gain).groupby("user_id")[["hit", "gain"]].mean()
+            values["hit_rate"], values["ndcg"] = per_user["hit"].mean(), per_user["gain"].mean()
+        for metric, value in values.items():
+            rows.append({"model": name, "metric": metric, "value": float(value),
+                         "fit_seconds": fitted - start, "predict_seconds": predicted - fitted})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def bootstrap_interval(values, n_resamples: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """Percentile bootstrap interval for the mean of per-user values (resampling users)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0 or not np.isfinite(values).all():
+        raise ValueError("values must be a non-empty array of finite numbers")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level!r}")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)

@@ -1,0 +1,121 @@
+"""The shared evaluation code: same numbers as computing by hand, tidy output, sampled ranks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_helpers._base import Recommender
+from recsys_helpers.baselines import BiasedBaseline, GlobalMean, Popularity
+from recsys_helpers.evaluation import (
+    bootstrap_interval,
+    evaluate_ratings,
+    evaluate_topn,
+    sampled_ranks,
+)
+from recsys_helpers.factorization import EASE
+from recsys_helpers.metrics import ndcg_at_k, rmse
+from recsys_helpers.splits import random_split, stratified_split
+from recsys_helpers.synthetic import make_ratings
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_ratings(n_users=200, n_items=150, n_ratings=6_000, selection_bias=3.0,
+                        popularity_exponent=0.5, seed=8).ratings  # fmt: skip
+
+
+def test_evaluate_ratings_is_tidy_and_matches_direct_computation(world):
+    folds = [random_split(world, 0.2, seed=s) for s in (0, 1)]
+    table = evaluate_ratings({"mean": GlobalMean, "biases": BiasedBaseline}, folds)
+    assert list(table.columns) == ["model", "fold", "metric", "value", "fit_seconds",
+                                   "predict_seconds"]  # fmt: skip
+    assert len(table) == 2 * 2 * 2 and set(table.fold) == {1, 2}
+    train, test = folds[1]
+    direct = rmse(test.rating, BiasedBaseline().fit(train).predict(test))
+    got = table.query("model == 'biases' and fold == 2 and metric == 'rmse'").value.item()
+    assert got == pytest.approx(direct)
+    assert (table.fit_seconds >= 0).all()
+
+
+def test_evaluate_topn_matches_the_metrics_on_recommend(world):
+    train, test = stratified_split(world, 0.25, seed=0)
+    table = evaluate_topn({"pop": Popularity, "ease": lambda: EASE(l2=50.0)}, train, test, k=5)
+    recs = EASE(l2=50.0).fit(train).recommend(test.user_id.unique(), k=5)
+    got = table.query("model == 'ease' and metric == 'ndcg'").value.item()
+    assert got == pytest.approx(ndcg_at_k(recs, test, k=5))
+    assert set(table.metric) == {"precision", "recall", "ndcg", "map", "mrr", "hit_rate",
+                                 "coverage", "novelty", "personalization"}  # fmt: skip
+    values = table.set_index(["model", "metric"]).value
+    # Popularity gives everybody the same ranking (less what each has seen): less personal.
+    assert values["pop", "personalization"] < values["ease", "personalization"]
+
+
+def test_relevance_threshold_and_diversity(world):
+    train, test = stratified_split(world, 0.25, seed=0)
+    features = pd.DataFrame(np.eye(150)[:, :3], index=np.arange(1, 151))
+    features.iloc[:, 0] = 1  # every item shares one feature, so no distance is undefined
+    table = evaluate_topn({"pop": Popularity}, train, test, relevance_threshold=4,
+                          item_features=features, metrics=["recall"])  # fmt: skip
+    assert set(table.metric) == {"recall", "coverage", "novelty", "personalization",
+                                 "diversity"}  # fmt: skip
+    with pytest.raises(ValueError, match="no test rating is relevant"):
+        evaluate_topn({"pop": Popularity}, train, test, relevance_threshold=6)
+
+
+class ItemIdScorer(Recommender):
+    """A stub ranker whose score is the item id: ranks are then easy to compute by hand."""
+
+    predicts_ratings = False
+
+    def fit(self, ratings):
+        self._fit_matrix(ratings)
+        return self
+
+    def _predict_index(self, u, i):
+        return np.where(i >= 0, self.items_.ids[np.maximum(i, 0)], 0).astype(float)
+
+
+def test_sampled_ranks_by_hand():
+    train = pd.DataFrame({"user_id": [1] * 3 + [2] * 10, "item_id": [1, 2, 3] + list(range(1, 11)),
+                          "rating": 1.0})  # fmt: skip
+    test = pd.DataFrame({"user_id": [1], "item_id": [5], "rating": [1.0]})
+    model = ItemIdScorer().fit(train)
+    # User 1 touched 1, 2, 3 (train) and 5 (test): the negatives are drawn from 4, 6, ..., 10.
+    # With all 6 of them sampled, 5 negatives (6..10) score above item 5: rank 6.
+    ranks = sampled_ranks(model, train, test, n_negatives=6, seed=0)
+    assert ranks["rank"].tolist() == [6.0]
+    with pytest.raises(ValueError, match="fewer than 7 untouched"):
+        sampled_ranks(model, train, test, n_negatives=7)
+
+
+def test_fewer_sampled_negatives_flatter_the_same_model(world):
+    train, test = stratified_split(world, 0.25, seed=0)
+    ease = {"ease": lambda: EASE(l2=50.0)}
+    easy = evaluate_topn(ease, train, test, sampled_negatives=20).set_index("metric").value
+    hard = evaluate_topn(ease, train, test, sampled_negatives=100).set_index("metric").value
+    assert set(easy.index) == {"hit_rate", "ndcg"}
+    assert easy["hit_rate"] > hard["hit_rate"] and easy["ndcg"] > hard["ndcg"]
+    again = evaluate_topn(ease, train, test, sampled_negatives=20).set_index("metric").value
+    pd.testing.assert_series_equal(easy, again)
+
+
+def test_bootstrap_interval():
+    values = np.random.default_rng(0).normal(1.0, 1.0, 400)
+    low, high = bootstrap_interval(values, seed=1)
+    assert low < values.mean() < high
+    wide = bootstrap_interval(values[:40], seed=1)
+    assert wide[1] - wide[0] > high - low
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_interval(values, level=1.5)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="non-empty dict"):
+        evaluate_ratings({}, [])
+    data = make_ratings(n_ratings=300).ratings
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate_topn({"pop": Popularity}, data, data, metrics=["auc"])
+    with pytest.raises(ValueError, match="cannot make a model"):
+        evaluate_topn({"pop": 42}, data, data)
