@@ -62,12 +62,12 @@ class BiasedMF(Recommender):
 
     def __init__(
         self,
-        n_factors: int = 100,
-        n_epochs: int = 100,
+        n_factors: int = 200,
+        n_epochs: int = 40,
         learning_rate: float = 0.01,
-        regularization: float = 0.08,
-        init_std: float = 0.1,
-        batch_size: int = 64,
+        regularization: float = 0.1,
+        init_std: float = 0.05,
+        batch_size: int = 1024,
         patience: int = 5,
         seed: int = 0,
     ):
