@@ -122,9 +122,9 @@ def _gains(recommendations, relevant, k, graded=False):
 
     hits = top.merge(rel, on=["user_id", "item_id"], how="inner")
     gains = np.zeros((len(users), k))
-    gains[row[hits["user_id"]].to_numpy(), hits["rank"].to_numpy() - 1] = hits["gain"].to_numpy()
+    gains[row.loc[hits["user_id"]].to_numpy(), hits["rank"].to_numpy() - 1] = hits["gain"].to_numpy()
 
-    rel = rel.assign(row=row[rel["user_id"]].to_numpy())
+    rel = rel.assign(row=row.loc[rel["user_id"]].to_numpy())
     n_relevant = np.bincount(rel["row"], minlength=len(users))
     # The ideal list: each user's k largest gains, best first.
     ordered = rel.sort_values(["row", "gain"], ascending=[True, False])
