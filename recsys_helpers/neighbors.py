@@ -90,7 +90,6 @@ class _NeighborhoodModel(Recommender):
         # Orient: rows are the things compared ("x"), columns the others ("y").
         oriented = matrix if self._user_based else sp.csr_matrix(matrix.T)
         oriented.sort_indices()
-        self._oriented = oriented
         counts = np.diff(oriented.indptr)
         rows = np.repeat(np.arange(oriented.shape[0]), counts)
         sums = np.bincount(rows, weights=oriented.data, minlength=oriented.shape[0])
