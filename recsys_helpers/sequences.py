@@ -1,0 +1,154 @@
+"""A user's ratings as a sequence: histories, fixed-length windows, next-item targets, negatives.
+
+Chapters 07 and 08 treat each user's interactions, ordered by time, as a sentence of item ids and
+learn to predict the next one. Sequence models need integer inputs of a fixed length, so:
+
+* items are numbered ``1 .. n_items`` by :class:`SequenceEncoder` (an :class:`IdMap` shifted by
+  one), and **0 means padding**;
+* a window holds the last ``length`` items *before* a target, **left-padded** with 0 when the
+  history is shorter, so the most recent item is always in the last column.
+
+The per-user leave-last-out split itself is :func:`recsys_helpers.splits.leave_last_out`; build
+windows from its training part only, and no test item can leak into an input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .interactions import IdMap, validate_ratings
+
+__all__ = ["SequenceEncoder", "last_windows", "sample_negatives", "sliding_windows",
+           "user_histories"]  # fmt: skip
+
+PAD = 0
+
+
+def user_histories(ratings: pd.DataFrame) -> pd.Series:
+    """Each user's item ids in time order, as a Series of arrays indexed by ``user_id``.
+
+    Ties in time are broken by item id, so the order is deterministic (MovieLens users often
+    entered many ratings within the same second).
+    """
+    validate_ratings(ratings, require_rating=False, require_timestamp=True)
+    ordered = ratings.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
+    users = ordered["user_id"].to_numpy()
+    items = ordered["item_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    pieces = np.split(items, starts[1:])
+    return pd.Series(pieces, index=pd.Index(users[starts], name="user_id"), name="items")
+
+
+@dataclass(frozen=True)
+class SequenceEncoder:
+    """Item ids <-> the integers a sequence model sees: 1..n_items, with 0 for padding."""
+
+    items: IdMap
+
+    @classmethod
+    def fit(cls, ratings: pd.DataFrame) -> SequenceEncoder:
+        validate_ratings(ratings, require_rating=False)
+        return cls(IdMap.from_ids(ratings["item_id"]))
+
+    @property
+    def n_tokens(self) -> int:
+        """Size of the vocabulary, padding included (``n_items + 1``)."""
+        return len(self.items) + 1
+
+    def encode(self, item_ids) -> np.ndarray:
+        """Item ids -> tokens 1..n_items; ids unknown to the encoder raise ``ValueError``."""
+        return self.items.index(np.asarray(item_ids)) + 1
+
+    def decode(self, tokens) -> np.ndarray:
+        """Tokens -> item ids; padding (0) has no item and raises ``ValueError``."""
+        tokens = np.asarray(tokens)
+        if (tokens < 1).any() or (tokens > len(self.items)).any():
+            raise ValueError(f"tokens must lie in 1..{len(self.items)} (0 is padding)")
+        return self.items.ids[tokens - 1]
+
+
+def _padded_windows(tokens: np.ndarray, lengths: np.ndarray, length: int, targets_from: int):
+    """All windows of ``length`` tokens before each target position of each sequence.
+
+    ``tokens`` is the concatenation of the sequences, ``lengths`` their lengths. A sequence of
+    n tokens yields targets at positions ``targets_from .. n-1`` (0-based) and one window each.
+    """
+    # Prefix every sequence with `length` padding tokens, then read windows with a strided view.
+    offsets = np.cumsum(np.r_[0, lengths[:-1]])
+    padded = np.zeros(len(tokens) + length * len(lengths), dtype=np.int64)
+    starts = offsets + length * np.arange(len(lengths))
+    position_in_padded = np.repeat(starts + length, lengths) + (
+        np.arange(len(tokens)) - np.repeat(offsets, lengths))
+    padded[position_in_padded] = tokens
+    view = np.lib.stride_tricks.sliding_window_view(padded, length)
+    within = np.arange(len(tokens)) - np.repeat(offsets, lengths)  # position in own sequence
+    keep = within >= targets_from
+    target_positions = position_in_padded[keep]
+    return view[target_positions - length], tokens[keep], keep
+
+
+def sliding_windows(histories: pd.Series, encoder: SequenceEncoder, length: int,
+                    min_history: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Training examples for next-item prediction: every (previous ``length`` items, next item).
+
+    For a history :math:`(i_1, \\dots, i_n)` the targets are :math:`i_{t}` for
+    :math:`t > \\text{min\\_history}` and each input window is :math:`(i_{t-L}, \\dots, i_{t-1})`,
+    left-padded with 0. Returns ``(windows, targets, user_ids)``: an int array of shape
+    (n_examples, length) of tokens, the target tokens, and the user of each example.
+    """
+    if not (isinstance(length, (int, np.integer)) and length >= 1):
+        raise ValueError(f"length must be a positive integer, got {length!r}")
+    if min_history < 1:
+        raise ValueError(f"min_history must be >= 1, got {min_history!r}")
+    if len(histories) == 0:
+        raise ValueError("histories is empty")
+    lengths = np.array([len(h) for h in histories])
+    tokens = encoder.encode(np.concatenate(histories.to_numpy()))
+    windows, targets, keep = _padded_windows(tokens, lengths, length, min_history)
+    users = np.repeat(histories.index.to_numpy(), lengths)[keep]
+    return np.ascontiguousarray(windows), targets, users
+
+
+def last_windows(histories: pd.Series, encoder: SequenceEncoder, length: int) -> np.ndarray:
+    """The window that predicts what comes *after* each whole history (one row per user, in
+    the order of ``histories``): the input for recommending each user's next item."""
+    if not (isinstance(length, (int, np.integer)) and length >= 1):
+        raise ValueError(f"length must be a positive integer, got {length!r}")
+    out = np.zeros((len(histories), length), dtype=np.int64)
+    for row, history in enumerate(histories.to_numpy()):  # one short slice per user
+        recent = encoder.encode(history[-length:])
+        out[row, length - len(recent):] = recent
+    return out
+
+
+def sample_negatives(histories: pd.Series, encoder: SequenceEncoder, users, n: int = 1,
+                     seed: int = 0) -> np.ndarray:  # fmt: skip
+    """For each entry of ``users``, ``n`` random item tokens that user never interacted with.
+
+    Items are drawn uniformly from the encoder's catalogue; a draw that hits the user's own
+    history (``histories[user]``) is drawn again, so no negative is ever a positive. Returns an
+    int array of shape (len(users), n). Deterministic for a seed.
+    """
+    users = np.asarray(users)
+    n_items = len(encoder.items)
+    seen_users = IdMap.from_ids(histories.index.to_numpy())
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    cols = encoder.encode(np.concatenate(histories.to_numpy())) - 1
+    seen = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)),
+                         shape=(len(histories), n_items))  # fmt: skip
+    row_of = seen_users.index(users)  # every user must have a history
+    counts = np.diff(seen.indptr)[row_of]
+    if (counts >= n_items).any():
+        raise ValueError("a user has interacted with every item: no negative exists")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_items, (len(users), n))
+    for _ in range(1000):  # redraw only the collisions; few remain after each round
+        clash = np.asarray(seen[np.repeat(row_of, n), draws.ravel()]).reshape(draws.shape)
+        if not clash.any():
+            return draws + 1
+        draws[clash] = rng.integers(0, n_items, int(clash.sum()))
+    raise RuntimeError("could not draw negatives; the histories cover almost every item")
