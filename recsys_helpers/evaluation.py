@@ -120,6 +120,7 @@ def evaluate_topn(
     item_features: pd.DataFrame | None = None,
     sampled_negatives: int | None = None,
     seed: int = 0,
+    keep_lists: dict | None = None,
 ) -> pd.DataFrame:
     """Fit each model on ``train`` and score its top-``k`` lists against ``test``.
 
@@ -138,6 +139,9 @@ def evaluate_topn(
     sampled_negatives : int, optional
         Instead of full ranking, rank each relevant item among this many random negatives
         (see :func:`sampled_ranks`); reports ``hit_rate`` and ``ndcg`` only. For demonstration.
+    keep_lists : dict, optional
+        If given, each model's top-``k`` recommendations (full ranking) are stored in it under
+        the model's name, for analyses that need the lists themselves without refitting.
 
     Returns
     -------
@@ -165,6 +169,8 @@ def evaluate_topn(
         if sampled_negatives is None:
             recs = model.recommend(users, k=k)
             predicted = time.perf_counter()
+            if keep_lists is not None:
+                keep_lists[name] = recs
             for metric in metrics:
                 values[metric] = RANKING_METRICS[metric](recs, relevant, k=k)
             if beyond_accuracy:

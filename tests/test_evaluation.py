@@ -41,8 +41,12 @@ def test_evaluate_ratings_is_tidy_and_matches_direct_computation(world):
 
 def test_evaluate_topn_matches_the_metrics_on_recommend(world):
     train, test = stratified_split(world, 0.25, seed=0)
-    table = evaluate_topn({"pop": Popularity, "ease": lambda: EASE(l2=50.0)}, train, test, k=5)
+    lists = {}
+    table = evaluate_topn({"pop": Popularity, "ease": lambda: EASE(l2=50.0)}, train, test, k=5,
+                          keep_lists=lists)  # fmt: skip
     recs = EASE(l2=50.0).fit(train).recommend(test.user_id.unique(), k=5)
+    pd.testing.assert_frame_equal(lists["ease"], recs)
+    assert set(lists) == {"pop", "ease"}
     got = table.query("model == 'ease' and metric == 'ndcg'").value.item()
     assert got == pytest.approx(ndcg_at_k(recs, test, k=5))
     assert set(table.metric) == {"precision", "recall", "ndcg", "map", "mrr", "hit_rate",
