@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["SyntheticRatings", "make_ratings"]
+__all__ = ["SyntheticRatings", "make_ratings", "response_probabilities", "simulate_responses"]
 
 
 @dataclass
@@ -188,3 +188,43 @@ def make_ratings(
     )
     world.ratings = frame.sort_values(["user_id", "timestamp", "item_id"], ignore_index=True)
     return world
+
+
+def response_probabilities(true_scores) -> pd.DataFrame:
+    r"""How a simulated user reacts to an item with true score :math:`s` (chapter 09, "Online
+    metrics, simulated"), with :math:`\sigma(x) = 1/(1 + e^{-x})`:
+
+    * click: :math:`P(\text{click}) = \sigma(2(s - 3.5))`;
+    * favourite, once clicked: :math:`\sigma(3(s - 4.2))`;
+    * purchase, once clicked: :math:`\sigma(3(s - 4.5))`.
+
+    An item the user would rate 3.5 stars is clicked half the time; a 4.5-star item 88% of the
+    time, and half of those clicks are purchases. Returns one row per score.
+    """
+    s = np.asarray(true_scores, dtype=float)
+
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    return pd.DataFrame({"click": sigmoid(2 * (s - 3.5)),
+                         "favourite_given_click": sigmoid(3 * (s - 4.2)),
+                         "purchase_given_click": sigmoid(3 * (s - 4.5))})  # fmt: skip
+
+
+def simulate_responses(world: SyntheticRatings, recommendations: pd.DataFrame,
+                       seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Show ``recommendations`` (``user_id, item_id``) to the world's users and draw their
+    reactions from :func:`response_probabilities` of the true scores.
+
+    Returns the recommendations with ``true_score`` and boolean ``click``, ``favourite`` and
+    ``purchase`` columns (favourites and purchases happen only after a click). The same seed
+    gives the same reactions.
+    """
+    truth = world.true_scores(recommendations["user_id"], recommendations["item_id"])
+    p = response_probabilities(truth)
+    rng = np.random.default_rng(seed)
+    click = rng.random(len(truth)) < p["click"].to_numpy()
+    favourite = click & (rng.random(len(truth)) < p["favourite_given_click"].to_numpy())
+    purchase = click & (rng.random(len(truth)) < p["purchase_given_click"].to_numpy())
+    return recommendations.assign(true_score=truth, click=click, favourite=favourite,
+                                  purchase=purchase)  # fmt: skip

@@ -72,3 +72,26 @@ def test_true_scores_checks_ids():
 def test_bad_parameters_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_ratings(**kwargs)
+
+
+def test_response_probabilities_by_hand():
+    from recsys_helpers.synthetic import response_probabilities
+
+    p = response_probabilities([3.5, 4.5])
+    # s = 3.5: click sigma(0) = 0.5; s = 4.5: click sigma(2), favourite sigma(0.9), purchase 0.5
+    assert p["click"].tolist() == pytest.approx([0.5, 1 / (1 + np.exp(-2))])
+    assert p["favourite_given_click"][1] == pytest.approx(1 / (1 + np.exp(-0.9)))
+    assert p["purchase_given_click"][1] == pytest.approx(0.5)
+
+
+def test_simulated_responses_follow_the_probabilities_and_the_seed():
+    from recsys_helpers.synthetic import response_probabilities, simulate_responses
+
+    world = make_ratings(n_users=50, n_items=40, n_ratings=400, seed=1)
+    shown = pd.DataFrame({"user_id": np.repeat(np.arange(1, 51), 40),
+                          "item_id": np.tile(np.arange(1, 41), 50)})  # fmt: skip
+    out = simulate_responses(world, shown, seed=3)
+    assert (out.favourite <= out.click).all() and (out.purchase <= out.click).all()
+    expected = response_probabilities(out.true_score)["click"].mean()
+    assert abs(out.click.mean() - expected) < 0.03  # 2,000 draws: about 3 standard errors
+    pd.testing.assert_frame_equal(out, simulate_responses(world, shown, seed=3))
