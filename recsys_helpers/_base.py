@@ -16,6 +16,12 @@ import scipy.sparse as sp
 from .interactions import rating_matrix, validate_ratings
 
 
+def check_positive_int(name: str, value) -> None:
+    """Raise ``ValueError`` unless ``value`` is an integer >= 1 (parameters like k, n_epochs)."""
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 class Recommender:
     """Base class: id maps, the training matrix, ``predict``, ``score`` and ``recommend``."""
 
@@ -93,8 +99,7 @@ class Recommender:
         item id, so the result is deterministic.
         """
         self._check_fitted()
-        if not (isinstance(k, (int, np.integer)) and k >= 1):
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        check_positive_int("k", k)
         user_ids = np.asarray(user_ids).ravel()
         u = self.users_.index(user_ids, unknown="ignore")
         scores = self._score_users(u).astype(np.float64)

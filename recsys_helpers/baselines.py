@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import Recommender
+from ._base import Recommender, check_positive_int
 
 __all__ = ["BiasedBaseline", "GlobalMean", "Popularity"]
 
@@ -93,8 +93,7 @@ class BiasedBaseline(Recommender):
     def _check_params(self) -> None:
         if self.reg_user < 0 or self.reg_item < 0:
             raise ValueError("reg_user and reg_item must be >= 0")
-        if not (isinstance(self.n_epochs, (int, np.integer)) and self.n_epochs >= 1):
-            raise ValueError(f"n_epochs must be a positive integer, got {self.n_epochs!r}")
+        check_positive_int("n_epochs", self.n_epochs)
 
     def _fit_like(self, fitted) -> BiasedBaseline:
         """Fit on the training data another model has already checked and indexed."""

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._base import Recommender
+from ._base import Recommender, check_positive_int
 from .metrics import rmse
 
 __all__ = ["EASE", "BiasedMF", "ImplicitALS"]
@@ -82,9 +82,7 @@ class BiasedMF(Recommender):
 
     def fit(self, ratings: pd.DataFrame, validation: pd.DataFrame | None = None) -> BiasedMF:
         for name in ("n_factors", "n_epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, np.integer)) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.learning_rate <= 0 or self.regularization < 0 or self.init_std < 0:
             raise ValueError("learning_rate must be > 0; regularization and init_std >= 0")
         coo = self._fit_matrix(ratings).tocoo()

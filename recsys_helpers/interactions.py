@@ -33,9 +33,6 @@ __all__ = [
     "validate_ratings",
 ]
 
-RATING_COLUMNS = ("user_id", "item_id", "rating")
-
-
 def validate_ratings(
     ratings: pd.DataFrame,
     *,

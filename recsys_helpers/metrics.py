@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._base import check_positive_int
+
 __all__ = [
     "catalog_coverage",
     "hit_rate",
@@ -77,11 +79,6 @@ def mae(y_true, y_pred) -> float:
 # Ranking metrics
 
 
-def _check_k(k) -> None:
-    if not (isinstance(k, (int, np.integer)) and k >= 1):
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-
-
 def _check_frame(frame, name: str, columns) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
@@ -91,7 +88,7 @@ def _check_frame(frame, name: str, columns) -> None:
 
 
 def _top_k(recommendations: pd.DataFrame, k: int) -> pd.DataFrame:
-    _check_k(k)
+    check_positive_int("k", k)
     _check_frame(recommendations, "recommendations", ["user_id", "item_id", "rank"])
     ranks = recommendations["rank"]
     if not pd.api.types.is_integer_dtype(ranks.dtype) or (ranks < 1).any():

@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._base import Recommender
+from ._base import Recommender, check_positive_int
 from .baselines import BiasedBaseline
+from .interactions import center
 from .similarity import METRICS, pairwise_similarity
 
 __all__ = ["ItemKNN", "UserItemKNN", "UserKNN"]
@@ -74,8 +75,7 @@ class _NeighborhoodModel(Recommender):
 
     # -- fitting ---------------------------------------------------------------------------
     def _check_params(self) -> None:
-        if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
-            raise ValueError(f"k must be a positive integer, got {self.k!r}")
+        check_positive_int("k", self.k)
         if not (isinstance(self.min_k, (int, np.integer)) and 1 <= self.min_k <= self.k):
             raise ValueError(f"min_k must be an integer in 1..k, got {self.min_k!r}")
         if self.similarity not in METRICS:
@@ -92,11 +92,8 @@ class _NeighborhoodModel(Recommender):
         oriented.sort_indices()
         counts = np.diff(oriented.indptr)
         rows = np.repeat(np.arange(oriented.shape[0]), counts)
-        sums = np.bincount(rows, weights=oriented.data, minlength=oriented.shape[0])
-        self.means_ = sums / counts
-        sq = np.bincount(rows, weights=(oriented.data - self.means_[rows]) ** 2,
-                         minlength=oriented.shape[0])  # fmt: skip
-        sigmas = np.sqrt(sq / counts)
+        deviations, self.means_ = center(oriented, axis="user")  # rows are users or items
+        sigmas = np.sqrt(np.bincount(rows, deviations.data**2, oriented.shape[0]) / counts)
         self.sigmas_ = np.where(sigmas > 0, sigmas, 1.0)
 
         needs_baseline = self.centering == "baseline" or self.similarity == "pearson_baseline"

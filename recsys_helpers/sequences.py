@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._base import check_positive_int
 from .interactions import IdMap, validate_ratings
 
 __all__ = ["SequenceEncoder", "last_windows", "sample_negatives", "sliding_windows",
@@ -79,7 +80,7 @@ def _padded_windows(tokens: np.ndarray, lengths: np.ndarray, length: int, target
     """
     # Prefix every sequence with `length` padding tokens, then read windows with a strided view.
     offsets = np.cumsum(np.r_[0, lengths[:-1]])
-    padded = np.zeros(len(tokens) + length * len(lengths), dtype=np.int64)
+    padded = np.full(len(tokens) + length * len(lengths), PAD, dtype=np.int64)
     starts = offsets + length * np.arange(len(lengths))
     position_in_padded = np.repeat(starts + length, lengths) + (
         np.arange(len(tokens)) - np.repeat(offsets, lengths))
@@ -100,8 +101,7 @@ def sliding_windows(histories: pd.Series, encoder: SequenceEncoder, length: int,
     left-padded with 0. Returns ``(windows, targets, user_ids)``: an int array of shape
     (n_examples, length) of tokens, the target tokens, and the user of each example.
     """
-    if not (isinstance(length, (int, np.integer)) and length >= 1):
-        raise ValueError(f"length must be a positive integer, got {length!r}")
+    check_positive_int("length", length)
     if min_history < 1:
         raise ValueError(f"min_history must be >= 1, got {min_history!r}")
     if len(histories) == 0:
@@ -116,9 +116,8 @@ def sliding_windows(histories: pd.Series, encoder: SequenceEncoder, length: int,
 def last_windows(histories: pd.Series, encoder: SequenceEncoder, length: int) -> np.ndarray:
     """The window that predicts what comes *after* each whole history (one row per user, in
     the order of ``histories``): the input for recommending each user's next item."""
-    if not (isinstance(length, (int, np.integer)) and length >= 1):
-        raise ValueError(f"length must be a positive integer, got {length!r}")
-    out = np.zeros((len(histories), length), dtype=np.int64)
+    check_positive_int("length", length)
+    out = np.full((len(histories), length), PAD, dtype=np.int64)
     for row, history in enumerate(histories.to_numpy()):  # one short slice per user
         recent = encoder.encode(history[-length:])
         out[row, length - len(recent):] = recent

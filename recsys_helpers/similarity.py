@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from .interactions import center
+
 __all__ = [
     "METRICS",
     "PairSimilarity",
@@ -248,24 +250,21 @@ def shrink(similarity, support, shrinkage: float):
 _DENSE_CELLS = 20_000_000
 
 
-def _center_for(metric, values, baseline):
-    """Shift the stored values as the metric requires (in place); return nothing."""
+def _center_for(metric, values, baseline) -> sp.csr_matrix:
+    """The stored values shifted as the metric requires (rated pattern unchanged)."""
     n_rows, n_cols = values.shape
-    rows = np.repeat(np.arange(n_rows), np.diff(values.indptr))
-    if metric == "pearson_all":
-        counts = np.diff(values.indptr)
-        sums = np.bincount(rows, weights=values.data, minlength=n_rows)
-        values.data -= (sums / np.maximum(counts, 1))[rows]
-    elif metric == "adjusted_cosine":
-        counts = np.bincount(values.indices, minlength=n_cols)
-        sums = np.bincount(values.indices, weights=values.data, minlength=n_cols)
-        values.data -= (sums / np.maximum(counts, 1))[values.indices]
-    elif metric == "pearson_baseline":
+    if metric == "pearson_all":  # each row's mean over all its entries
+        return center(values, axis="user")[0]
+    if metric == "adjusted_cosine":  # each column's mean (the user's, for items x users)
+        return center(values, axis="item")[0]
+    if metric == "pearson_baseline":
+        rows = np.repeat(np.arange(n_rows), np.diff(values.indptr))
         mu, row_bias, col_bias = baseline
         row_bias, col_bias = np.asarray(row_bias), np.asarray(col_bias)
         if row_bias.shape != (n_rows,) or col_bias.shape != (n_cols,):
             raise ValueError(f"baseline biases must have shapes ({n_rows},) and ({n_cols},)")
         values.data -= mu + row_bias[rows] + col_bias[values.indices]
+    return values
 
 
 def _needed(metric: str) -> tuple[str, ...]:
@@ -409,7 +408,7 @@ def pairwise_similarity(
     values.sort_indices()
     if not np.isfinite(values.data).all():
         raise ValueError("matrix stores NaN or infinite values")
-    _center_for(metric, values, baseline)
+    values = _center_for(metric, values, baseline)
 
     n_rows = values.shape[0]
     sizes = np.diff(values.indptr).astype(float)
