@@ -2,6 +2,9 @@ r"""One evaluation code path for every model in the book (chapter 09, "One proto
 
 * :func:`evaluate_ratings` fits each model on each fold's training part and scores its rating
   predictions on the test part (RMSE, MAE).
+* :func:`evaluate_next_item` is the sequential protocol of chapters 07–09: per-user
+  leave-last-out by time, each user's last item ranked against every item they have not
+  interacted with, HR@k and NDCG@k with bootstrap intervals.
 * :func:`evaluate_topn` fits each model once and scores its top-k lists. By default every item
   the user has not interacted with in training is a candidate (**full ranking**). With
   ``sampled_negatives=n`` each held-out item is instead ranked against only ``n`` random items
@@ -26,7 +29,8 @@ import pandas as pd
 from . import metrics as m
 from .interactions import validate_ratings
 
-__all__ = ["bootstrap_interval", "evaluate_ratings", "evaluate_topn", "sampled_ranks"]
+__all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_topn",
+           "sampled_ranks"]  # fmt: skip
 
 RANKING_METRICS: dict[str, Callable] = {
     "precision": m.precision_at_k,
@@ -206,3 +210,49 @@ def bootstrap_interval(values, n_resamples: int = 1000, level: float = 0.95,
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(low), float(high)
+
+
+def evaluate_next_item(models: Mapping[str, Callable], split, k: int = 10, seed: int = 0,
+                       keep_models: dict | None = None) -> pd.DataFrame:  # fmt: skip
+    """The sequential protocol (chapters 07–09): predict each user's last interaction.
+
+    ``split`` is :func:`recsys_helpers.splits.leave_last_out`'s ``(train, validation, test)``.
+    Models whose class sets ``uses_validation_as_context`` (the sequence models) are fitted as
+    ``fit(train, validation=validation)``: they may use the validation items for early stopping
+    and then as the latest items of each history. Every other model is fitted on ``train`` and
+    ``validation`` together. Either way each model knows everything before the test item, and
+    nothing after. Each test user's top-``k`` list ranks every item they have not interacted
+    with (full ranking); HR@k and NDCG@k are averaged over test users, with a 95% bootstrap
+    interval over users.
+
+    Returns a DataFrame with columns ``model, metric, value, low, high, fit_seconds,
+    predict_seconds``; ``keep_models``, if given, receives each fitted model by name.
+    """
+    _check_models(models)
+    train, validation, test = split
+    for part in (train, validation, test):
+        validate_ratings(part)
+    if test.empty:
+        raise ValueError("the split has no test items (every user has fewer than 3 ratings?)")
+    history = pd.concat([train, validation], ignore_index=True)
+    users = np.unique(test["user_id"].to_numpy())
+    rows = []
+    for name, factory in models.items():
+        model = _fresh(factory)
+        start = time.perf_counter()
+        if getattr(model, "uses_validation_as_context", False):
+            model.fit(train, validation=validation)
+        else:
+            model.fit(history)
+        fitted = time.perf_counter()
+        recs = model.recommend(users, k=k)
+        predicted = time.perf_counter()
+        if keep_models is not None:
+            keep_models[name] = model
+        for metric, function in (("hit_rate", m.hit_rate), ("ndcg", m.ndcg_at_k)):
+            per_user = function(recs, test, k=k, per_user=True)
+            low, high = bootstrap_interval(per_user.to_numpy(), seed=seed)
+            rows.append({"model": name, "metric": metric, "value": float(per_user.mean()),
+                         "low": low, "high": high, "fit_seconds": fitted - start,
+                         "predict_seconds": predicted - fitted})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -23,8 +23,8 @@ import scipy.sparse as sp
 from ._base import check_positive_int
 from .interactions import IdMap, validate_ratings
 
-__all__ = ["SequenceEncoder", "last_windows", "sample_negatives", "sliding_windows",
-           "user_histories"]  # fmt: skip
+__all__ = ["SequenceEncoder", "draw_unseen", "last_windows", "sample_negatives",
+           "sliding_windows", "user_histories"]  # fmt: skip
 
 PAD = 0
 
@@ -140,14 +140,26 @@ def sample_negatives(histories: pd.Series, encoder: SequenceEncoder, users, n: i
     seen = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)),
                          shape=(len(histories), n_items))  # fmt: skip
     row_of = seen_users.index(users)  # every user must have a history
-    counts = np.diff(seen.indptr)[row_of]
+    return draw_unseen(seen, row_of, n, np.random.default_rng(seed)) + 1
+
+
+def draw_unseen(seen: sp.csr_matrix, rows, n: int, rng: np.random.Generator) -> np.ndarray:
+    """For each entry of ``rows``, ``n`` random column positions that are *not* stored in that
+    row of the 0/1 matrix ``seen`` (users x items): uniform negative sampling by rejection.
+
+    Returns an int array of shape (len(rows), n). Used by :func:`sample_negatives` and by the
+    models of :mod:`recsys_helpers.deep` that learn from sampled negatives.
+    """
+    check_positive_int("n", n)
+    rows = np.asarray(rows)
+    n_items = seen.shape[1]
+    counts = np.diff(seen.indptr)[rows]
     if (counts >= n_items).any():
         raise ValueError("a user has interacted with every item: no negative exists")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_items, (len(users), n))
+    draws = rng.integers(0, n_items, (len(rows), n))
     for _ in range(1000):  # redraw only the collisions; few remain after each round
-        clash = np.asarray(seen[np.repeat(row_of, n), draws.ravel()]).reshape(draws.shape)
+        clash = np.asarray(seen[np.repeat(rows, n), draws.ravel()]).reshape(draws.shape) != 0
         if not clash.any():
-            return draws + 1
+            return draws
         draws[clash] = rng.integers(0, n_items, int(clash.sum()))
     raise RuntimeError("could not draw negatives; the histories cover almost every item")

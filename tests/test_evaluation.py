@@ -10,13 +10,14 @@ from recsys_helpers._base import Recommender
 from recsys_helpers.baselines import BiasedBaseline, GlobalMean, Popularity
 from recsys_helpers.evaluation import (
     bootstrap_interval,
+    evaluate_next_item,
     evaluate_ratings,
     evaluate_topn,
     sampled_ranks,
 )
 from recsys_helpers.factorization import EASE
 from recsys_helpers.metrics import ndcg_at_k, rmse
-from recsys_helpers.splits import random_split, stratified_split
+from recsys_helpers.splits import leave_last_out, random_split, stratified_split
 from recsys_helpers.synthetic import make_ratings
 
 
@@ -125,3 +126,37 @@ def test_bad_arguments():
         evaluate_topn({"pop": Popularity}, data, data, metrics=["auc"])
     with pytest.raises(ValueError, match="cannot make a model"):
         evaluate_topn({"pop": 42}, data, data)
+
+
+class Recorder(Popularity):
+    """Popularity that remembers what it was fitted on."""
+
+    def fit(self, ratings, validation=None):
+        self.fitted_on = (len(ratings), None if validation is None else len(validation))
+        return super().fit(ratings if validation is None else pd.concat([ratings, validation]))
+
+
+class ContextRecorder(Recorder):
+    uses_validation_as_context = True
+
+
+def test_evaluate_next_item_fits_each_kind_of_model_on_everything_before_the_test_item():
+    world = make_ratings(n_users=60, n_items=40, n_ratings=900, seed=3)
+    split = leave_last_out(world.ratings)
+    train, validation, test = split
+    kept = {}
+    table = evaluate_next_item({"plain": Recorder, "context": ContextRecorder}, split, k=5,
+                               keep_models=kept)  # fmt: skip
+    assert kept["plain"].fitted_on == (len(train) + len(validation), None)
+    assert kept["context"].fitted_on == (len(train), len(validation))
+    # Both saw the same interactions, so both give the same lists and numbers.
+    values = table.pivot(index="model", columns="metric", values="value")
+    np.testing.assert_allclose(values.loc["plain"], values.loc["context"])
+    # HR@5 by hand: is each user's test item among their 5 most popular unseen items?
+    recs = kept["plain"].recommend(test.user_id.unique(), k=5)
+    hits = recs.merge(test, on=["user_id", "item_id"])
+    assert values.loc["plain", "hit_rate"] == pytest.approx(len(hits) / test.user_id.nunique())
+    row = table[(table.model == "plain") & (table.metric == "hit_rate")].iloc[0]
+    assert row.low <= row.value <= row.high
+    assert set(table.columns) == {"model", "metric", "value", "low", "high", "fit_seconds",
+                                  "predict_seconds"}  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_ratings
 
 from recsys_helpers.baselines import BiasedBaseline
-from recsys_helpers.neighbors import ItemKNN, UserKNN
+from recsys_helpers.neighbors import ItemKNN, RecentItemKNN, UserKNN
 from recsys_helpers.synthetic import make_ratings
 
 
@@ -270,3 +270,41 @@ def test_user_item_blend_is_the_weighted_average_of_its_parts(world):
                                item.predict(test))  # fmt: skip
     with pytest.raises(ValueError, match="item_weight"):
         UserItemKNN(item_weight=1.5).fit(train)
+
+
+def sequence_ratings():
+    """Four users, items in time order; item 'c' always follows 'a' and 'd' follows 'b'."""
+    rows = [("u1", "a", 1), ("u1", "c", 2), ("u1", "b", 3), ("u2", "b", 1), ("u2", "d", 2),
+            ("u3", "a", 1), ("u3", "c", 2), ("u4", "b", 1), ("u4", "d", 2), ("u4", "a", 3)]
+    return pd.DataFrame([(u, i, 4.0, t) for u, i, t in rows],
+                        columns=["user_id", "item_id", "rating", "timestamp"])  # fmt: skip
+
+
+def test_recent_item_knn_by_hand():
+    model = RecentItemKNN(n_recent=2, decay=0.5).fit(sequence_ratings())
+    # Cosine over who interacted: a = {u1,u3,u4}, b = {u1,u2,u4}, c = {u1,u3}, d = {u2,u4}.
+    s = model.similarity_
+    ix = {item: n for n, item in enumerate(model.items_.ids)}
+    assert s[ix["a"], ix["c"]] == pytest.approx(2 / np.sqrt(3 * 2))
+    assert s[ix["a"], ix["b"]] == pytest.approx(2 / 3)
+    assert s[ix["c"], ix["d"]] == 0 and s[ix["a"], ix["a"]] == 0
+    # u4's last two items: a (most recent, weight 1) and d (weight 0.5).
+    scores = model.score(pd.DataFrame({"user_id": "u4", "item_id": ["c", "b"]}))
+    expected_c = s[ix["c"], ix["a"]] + 0.5 * s[ix["c"], ix["d"]]
+    expected_b = s[ix["b"], ix["a"]] + 0.5 * s[ix["b"], ix["d"]]
+    np.testing.assert_allclose(scores, [expected_c, expected_b])
+    assert model.recommend(["u4"], k=1).item_id.tolist() == ["c"]  # the only unseen item
+
+
+def test_recent_item_knn_uses_only_the_most_recent_items():
+    ratings = sequence_ratings()
+    last_only = RecentItemKNN(n_recent=1).fit(ratings)
+    # u1's last item is b: d (always after b) must outrank everything unseen.
+    assert last_only.recommend(["u1"], k=1).item_id.tolist() == ["d"]
+    # Unknown users get popularity; bad parameters are refused.
+    stranger = last_only.recommend(["nobody"], k=2).item_id.tolist()
+    assert stranger == ["a", "b"]
+    with pytest.raises(ValueError, match="decay"):
+        RecentItemKNN(decay=0).fit(ratings)
+    with pytest.raises(ValueError, match="n_recent"):
+        RecentItemKNN(n_recent=0).fit(ratings)

@@ -8,6 +8,7 @@ import pytest
 
 from recsys_helpers.sequences import (
     SequenceEncoder,
+    draw_unseen,
     last_windows,
     sample_negatives,
     sliding_windows,
@@ -114,3 +115,16 @@ def test_bad_input():
     full = log([(1, 10, 1), (1, 20, 2)])
     with pytest.raises(ValueError, match="every item"):
         sample_negatives(user_histories(full), SequenceEncoder.fit(full), [1])
+
+
+def test_draw_unseen_never_returns_a_stored_entry():
+    import scipy.sparse as sp
+
+    seen = sp.csr_matrix(np.array([[1, 1, 0, 0, 1], [0, 0, 0, 0, 2], [3, 3, 3, 3, 0]]))
+    draws = draw_unseen(seen, np.array([0, 1, 2, 2]), 50, np.random.default_rng(0))
+    assert set(draws[0]) == {2, 3}
+    assert set(draws[1]) == {0, 1, 2, 3}
+    assert set(draws[2:].ravel()) == {4}
+    full = sp.csr_matrix(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="every item"):
+        draw_unseen(full, np.array([0]), 1, np.random.default_rng(0))

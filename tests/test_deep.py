@@ -1,0 +1,257 @@
+"""recsys_helpers.deep: builders (shapes, masking), training (determinism, early stopping),
+estimators (learn a planted pattern, never leak, follow the book's contract)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_helpers import deep
+from recsys_helpers.baselines import Popularity
+from recsys_helpers.metrics import hit_rate
+from recsys_helpers.splits import leave_last_out
+
+keras = deep.keras
+
+
+def cyclic_ratings(n_users=80, n_items=30, length=10, seed=0):
+    """Every user walks the cycle 1 -> 2 -> ... -> n_items -> 1 from a random start: the next
+    item is always the successor of the last one (the planted sequential pattern)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(n_users):
+        start = rng.integers(n_items)
+        for t in range(length):
+            rows.append((user, 1 + (start + t) % n_items, 4.0, 1000 + t))
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+
+
+def successor_hit_rate(model, ratings, k=1):
+    """Share of users whose top-k unseen items contain the successor of their last item."""
+    last = ratings.sort_values("timestamp").groupby("user_id").item_id.last()
+    n_items = ratings.item_id.max()
+    truth = pd.DataFrame({"user_id": last.index, "item_id": last.to_numpy() % n_items + 1})
+    recs = model.recommend(last.index, k=k)
+    return hit_rate(recs, truth, k=k)
+
+
+def test_tensorflow_is_imported_without_log_noise():
+    result = subprocess.run([sys.executable, "-c", "import recsys_helpers.deep"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert result.stderr == ""
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("kind", ["gmf", "mlp", "neumf"])
+def test_neural_cf_shapes(kind):
+    model = deep.build_neural_cf(5, 7, kind=kind, n_factors=4, hidden=(8,))
+    out = model({"user": np.array([0, 4, 2]), "item": np.array([6, 0, 3])})
+    assert out.shape == (3, 1)
+    assert np.all((np.asarray(out) > 0) & (np.asarray(out) < 1))
+    names = {layer.name for layer in model.layers}
+    assert ("gmf" in names) == (kind != "mlp")
+    assert ("mlp_0" in names) == (kind != "gmf")
+
+
+def test_builders_output_shapes():
+    history = np.array([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])
+    cnn = deep.build_sequence_cnn(n_tokens=9, length=5, embedding_dim=4, filters=6)
+    assert cnn({"history": history, "candidate": np.array([7, 8])}).shape == (2, 1)
+    caser = deep.build_caser(n_tokens=9, n_users=3, length=5, embedding_dim=4)
+    assert caser({"history": history, "user": np.array([0, 2])}).shape == (2, 9)
+    gru = deep.build_gru(n_tokens=9, length=5, embedding_dim=4, units=3)
+    assert gru(history).shape == (2, 9)
+
+
+def test_bad_builder_arguments():
+    with pytest.raises(ValueError, match="kind"):
+        deep.build_neural_cf(3, 3, kind="deep")
+    with pytest.raises(ValueError, match="kernel_size"):
+        deep.build_sequence_cnn(9, length=2, kernel_size=3)
+    with pytest.raises(ValueError, match="length"):
+        deep.build_gru(9, length=0)
+
+
+def test_gru_skips_padding():
+    """With mask_zero, left padding changes nothing: the padded window gives the state of the
+    history alone, whatever the padding token's embedding holds."""
+    deep.seed_everything(0)
+    long = deep.build_gru(n_tokens=9, length=6, embedding_dim=4, units=3)
+    short = deep.build_gru(n_tokens=9, length=2, embedding_dim=4, units=3)
+    short.set_weights(long.get_weights())
+    padded = np.asarray(long(np.array([[0, 0, 0, 0, 7, 2]])))
+    alone = np.asarray(short(np.array([[7, 2]])))
+    np.testing.assert_allclose(padded, alone, rtol=1e-6)
+    embedding = long.get_layer("item_embedding")
+    table = embedding.get_weights()[0]
+    table[0] = 100.0
+    embedding.set_weights([table])
+    np.testing.assert_allclose(np.asarray(long(np.array([[0, 0, 0, 0, 7, 2]]))), padded, rtol=1e-6)
+
+
+def test_caser_vertical_filters_are_weighted_sums_over_positions():
+    deep.seed_everything(0)
+    model = deep.build_caser(n_tokens=6, n_users=2, length=3, embedding_dim=2, n_vertical=1)
+    table = model.get_layer("item_embedding").get_weights()[0]
+    w, b = model.get_layer("conv_v").get_weights()
+    probe = keras.Model(model.inputs, model.get_layer("flatten_v").output)
+    out = np.asarray(probe({"history": np.array([[1, 4, 5]]), "user": np.array([0])}))
+    by_hand = table[[1, 4, 5]].T @ w[:, 0] + b[0]  # one value per embedding dimension
+    np.testing.assert_allclose(out[0], by_hand, rtol=1e-5)
+
+
+def test_training_is_deterministic_for_a_seed():
+    ratings = cyclic_ratings(n_users=20, n_items=8, length=6)
+    weights = [deep.NeuralCF(n_factors=4, hidden=(8,), n_epochs=2, seed=seed).fit(ratings)
+               .model_.get_weights() for seed in (3, 3, 4)]  # fmt: skip
+    for a, b in zip(weights[0], weights[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
+
+
+def test_train_stops_early_and_restores_the_best_weights():
+    deep.seed_everything(0)
+    inputs = keras.Input(shape=(2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 2), "float32"), np.zeros(8, "float32")
+    seen, scores = [], iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.9])
+
+    def validate():
+        seen.append(model.get_weights())
+        return next(scores)
+
+    history = deep.train(model, (x, y), n_epochs=6, validate=validate, patience=3)
+    assert list(history.index) == [1, 2, 3, 4, 5]  # epochs 3-5 do not beat epoch 2
+    assert history.attrs["best_epoch"] == 2
+    assert history["validation"].tolist() == [0.1, 0.5, 0.4, 0.3, 0.2]
+    for a, b in zip(model.get_weights(), seen[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    no_validation = deep.train(model, (x, y), n_epochs=2)
+    assert no_validation.attrs["best_epoch"] == 2 and "validation" not in no_validation
+
+
+@pytest.mark.parametrize("cls, params", [
+    (deep.SequenceCNN, {"length": 3, "embedding_dim": 8, "filters": 16, "hidden": 16,
+                        "n_epochs": 15, "batch_size": 64, "learning_rate": 1e-2}),
+    (deep.Caser, {"length": 3, "embedding_dim": 8, "n_epochs": 15, "batch_size": 32,
+                  "learning_rate": 1e-2, "dropout": 0.1}),
+    (deep.GRURecommender, {"length": 3, "embedding_dim": 8, "units": 8, "n_epochs": 15,
+                           "batch_size": 32, "learning_rate": 1e-2, "dropout": 0.0}),
+])  # fmt: skip
+def test_sequence_models_learn_a_planted_pattern(cls, params):
+    ratings = cyclic_ratings()
+    model = cls(**params).fit(ratings)
+    assert successor_hit_rate(model, ratings) >= 0.9
+    # A model that ignores the order cannot do this.
+    assert successor_hit_rate(Popularity().fit(ratings), ratings) < 0.2
+
+
+def test_neural_cf_learns_who_likes_what():
+    """Two groups of users, each interacting only with its own half of the catalogue: for a user
+    held out of one item, the model recommends items of their own half."""
+    rows = [(u, i, 5.0) for u in range(40) for i in range(10) if (i < 5) == (u < 20) and
+            (u + i) % 5 != 0]  # fmt: skip
+    ratings = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    model = deep.NeuralCF(kind="gmf", n_factors=4, n_epochs=30, batch_size=64,
+                          learning_rate=1e-2).fit(ratings)  # fmt: skip
+    recs = model.recommend(range(40), k=1)
+    own_half = (recs.item_id < 5) == (recs.user_id < 20)
+    assert own_half.mean() >= 0.95
+
+
+def test_sequence_models_use_validation_as_context_and_never_see_the_test_item():
+    ratings = cyclic_ratings(n_users=30, n_items=12, length=10)
+    train, validation, test = leave_last_out(ratings)
+    model = deep.GRURecommender(length=3, embedding_dim=4, units=4, n_epochs=2).fit(
+        train, validation=validation)
+    assert 1 <= len(model.history_) <= 2 and "validation" in model.history_
+    for user, items in model.histories_.items():
+        assert items[-1] == validation.set_index("user_id").item_id[user]
+        assert test.set_index("user_id").item_id[user] not in items
+    recs = model.recommend(validation.user_id.unique(), k=20)
+    seen = recs.merge(validation, on=["user_id", "item_id"])
+    assert seen.empty  # validation items count as seen at test time
+
+
+def test_unknown_users_get_the_popularity_ranking():
+    ratings = cyclic_ratings(n_users=10, n_items=6, length=4)
+    ratings = ratings[~((ratings.item_id == 6) & (ratings.user_id > 2))]  # item 6 least popular
+    model = deep.Caser(length=2, embedding_dim=4, n_epochs=1).fit(ratings)
+    recs = model.recommend(["stranger"], k=6)
+    counts = ratings.groupby("item_id").size()
+    assert recs.item_id.tolist() == counts.sort_values(ascending=False, kind="stable").index.tolist()
+    with pytest.raises(TypeError, match="ranks items"):
+        model.predict(ratings.head(2))
+
+
+def test_neural_cf_validation_controls_early_stopping():
+    ratings = cyclic_ratings(n_users=30, n_items=10, length=6)
+    train, validation, _ = leave_last_out(ratings)
+    model = deep.NeuralCF(kind="gmf", n_factors=4, n_epochs=3).fit(train, validation=validation)
+    assert list(model.history_.columns) == ["loss", "validation"]
+    assert model.best_epoch_ == model.history_["validation"].idxmax()
+
+
+def test_rnn_recurrence_by_hand_and_against_keras():
+    W = np.array([[0.5, -1.0], [0.25, 0.5]])
+    U = np.array([[1.0, 0.0], [-0.5, 0.5]])
+    b = np.array([0.0, 0.1])
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    h1 = np.tanh([0.5, 0.35])  # W x1 + b; h0 = 0
+    h2 = np.tanh(np.array([-1.0, 0.6]) + U @ h1)
+    h3 = np.tanh(np.array([-0.5, 0.85]) + U @ h2)
+    states = deep.rnn_states(x, W, U, b)
+    np.testing.assert_allclose(states, [h1, h2, h3], rtol=1e-12)
+    layer = keras.layers.SimpleRNN(2, return_sequences=True)
+    layer.build((None, 3, 2))
+    layer.set_weights([W.T, U.T, b])
+    np.testing.assert_allclose(np.asarray(layer(x[None].astype("float32")))[0], states, rtol=1e-5)
+
+
+def test_gru_by_hand_against_keras():
+    rng = np.random.default_rng(0)
+    units, dim = 3, 2
+    weights = [rng.normal(size=(dim, 3 * units)), rng.normal(size=(units, 3 * units)),
+               rng.normal(size=(2, 3 * units))]  # fmt: skip
+    x = rng.normal(size=(4, dim))
+    layer = keras.layers.GRU(units, return_sequences=True)
+    layer.build((None, 4, dim))
+    layer.set_weights(weights)
+    expected = np.asarray(layer(x[None].astype("float32")))[0]
+    np.testing.assert_allclose(deep.gru_states(x, *weights), expected, rtol=1e-4, atol=1e-6)
+    # One step by hand: from h0 = 0 the update gate weighs the candidate against zero.
+    z = 1 / (1 + np.exp(-(x[0] @ weights[0][:, :units] + weights[2][0, :units]
+                          + weights[2][1, :units])))  # fmt: skip
+    r = 1 / (1 + np.exp(-(x[0] @ weights[0][:, units:2 * units] + weights[2][0, units:2 * units]
+                          + weights[2][1, units:2 * units])))  # fmt: skip
+    candidate = np.tanh(x[0] @ weights[0][:, 2 * units:] + weights[2][0, 2 * units:]
+                        + r * weights[2][1, 2 * units:])  # fmt: skip
+    np.testing.assert_allclose(deep.gru_states(x[:1], *weights)[0], (1 - z) * candidate)
+
+
+def test_sequence_cnn_fast_scoring_matches_the_keras_model():
+    ratings = cyclic_ratings(n_users=12, n_items=10, length=6)
+    model = deep.SequenceCNN(length=3, embedding_dim=4, filters=5, hidden=6, n_epochs=1).fit(ratings)
+    u = np.arange(3)
+    windows = model._windows_for(u).astype(np.int32)
+    n = len(model.items_)
+    probability = model.model_.predict({"history": np.repeat(windows, n, axis=0),
+                                        "candidate": np.tile(np.arange(1, n + 1), 3)},
+                                       verbose=0).reshape(3, n)  # fmt: skip
+    logits = model._score_known(u)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), probability, rtol=1e-4, atol=1e-6)
+
+
+def test_validation_windows_end_before_the_validation_item_and_test_windows_include_it():
+    """On the cyclic world, a model that learned the pattern scores the validation items from
+    the training histories and the test items from histories that end with the validation item;
+    mixing up either input would make it predict the wrong successor."""
+    train, validation, test = leave_last_out(cyclic_ratings())
+    model = deep.Caser(length=3, embedding_dim=8, n_epochs=15, batch_size=32, learning_rate=1e-2,
+                       dropout=0.1).fit(train, validation=validation)  # fmt: skip
+    assert model.history_["validation"].max() >= 0.9
+    recs = model.recommend(test.user_id.unique(), k=1)
+    assert hit_rate(recs, test, k=1) >= 0.9
