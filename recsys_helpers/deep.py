@@ -360,7 +360,8 @@ class NeuralCF(_KerasRecommender):
     """Neural collaborative filtering for implicit feedback (chapter 06).
 
     Every training rating counts as an interaction (label 1); each epoch draws ``n_negatives``
-    fresh items per interaction from those the user never interacted with (label 0), and the
+    fresh items per interaction from those the user did not interact with in ``ratings`` (label
+    0; held-out items stay eligible, so validation cannot leak into training), and the
     model (:func:`build_neural_cf`) is trained with binary cross-entropy and Adam. With
     ``validation`` ratings, training stops when their NDCG@10 (full ranking) stops improving.
     Unknown users get the popularity ranking. Defaults are the settings chapter 06 selects on
@@ -385,21 +386,21 @@ class NeuralCF(_KerasRecommender):
     def fit(self, ratings: pd.DataFrame, validation: pd.DataFrame | None = None) -> NeuralCF:
         check_positive_int("n_negatives", self.n_negatives)
         matrix = self._fit_common(ratings, None)
-        seen = matrix.copy()
-        if validation is not None:  # validation items are not negatives either
+        # Negatives come from the items the user has not interacted with *in training*. Held-out
+        # items must stay eligible: never drawing them would tell the model where they are.
+        seen = matrix.tocsr()
+        if validation is not None:
             validate_ratings(validation)
             vu = self.users_.index(validation["user_id"].to_numpy(), unknown="ignore")
             vi = self.items_.index(validation["item_id"].to_numpy(), unknown="ignore")
-            ok = (vu >= 0) & (vi >= 0)
-            validation = validation[ok]
-            seen = seen + type(matrix)((np.ones(ok.sum()), (vu[ok], vi[ok])), shape=matrix.shape)
+            validation = validation[(vu >= 0) & (vi >= 0)]  # only known users and items count
         coo = matrix.tocoo()
         pos_u, pos_i = coo.row.astype(np.int32), coo.col.astype(np.int32)
         n_neg = self.n_negatives
         rng = np.random.default_rng(self.seed)
 
         def epoch_data(epoch):
-            negatives = draw_unseen(seen.tocsr(), pos_u, n_neg, rng).astype(np.int32)
+            negatives = draw_unseen(seen, pos_u, n_neg, rng).astype(np.int32)
             users = np.concatenate([pos_u, np.repeat(pos_u, n_neg)])
             items = np.concatenate([pos_i, negatives.ravel()])
             labels = np.r_[np.ones(len(pos_u)), np.zeros(len(pos_u) * n_neg)].astype("float32")
@@ -568,8 +569,8 @@ class SequenceCNN(Caser):
     classifier of "does this candidate come next after these ``length`` items?".
 
     Positives are every (window, next item) of every user's history; each epoch draws
-    ``n_negatives`` fresh candidates per positive among the items the user never interacted
-    with. To recommend, every item is scored as the candidate after the user's last window.
+    ``n_negatives`` fresh candidates per positive among the items the user did not interact with
+    in ``ratings`` (validation items stay eligible). To recommend, every item is scored as the candidate after the user's last window.
     """
 
     def __init__(self, length: int = 5, embedding_dim: int = 32, filters: int = 64,
@@ -590,8 +591,10 @@ class SequenceCNN(Caser):
 
     def fit(self, ratings: pd.DataFrame, validation: pd.DataFrame | None = None) -> SequenceCNN:
         check_positive_int("n_negatives", self.n_negatives)
-        matrix, windows, targets, users, validate = self._fit_sequences(ratings, validation)
-        seen = matrix.tocsr()  # never sample anything the user interacted with, ever
+        _, windows, targets, users, validate = self._fit_sequences(ratings, validation)
+        # Negatives: items the user never interacted with in training (held-out items stay
+        # eligible, or their absence from the negatives would give them away).
+        seen = self._fit_matrix_like(ratings).tocsr()
         rows = self.users_.index(users)
         n_neg = self.n_negatives
         rng = np.random.default_rng(self.seed)

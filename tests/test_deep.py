@@ -255,3 +255,19 @@ def test_validation_windows_end_before_the_validation_item_and_test_windows_incl
     assert model.history_["validation"].max() >= 0.9
     recs = model.recommend(test.user_id.unique(), k=1)
     assert hit_rate(recs, test, k=1) >= 0.9
+
+
+@pytest.mark.parametrize("make", [
+    lambda: deep.NeuralCF(kind="gmf", n_factors=4, n_epochs=3, patience=5),
+    lambda: deep.SequenceCNN(length=3, embedding_dim=4, filters=4, hidden=4, n_epochs=3,
+                             patience=5),
+    lambda: deep.GRURecommender(length=3, embedding_dim=4, units=4, n_epochs=3, patience=5),
+])  # fmt: skip
+def test_validation_data_never_changes_what_is_learned(make):
+    """Training with validation items (for early stopping) follows exactly the same path as
+    training without them: same data, same negatives, same losses."""
+    ratings = cyclic_ratings(n_users=30, n_items=20, length=8)
+    train, validation, _ = leave_last_out(ratings)
+    with_validation = make().fit(train, validation=validation).history_
+    without = make().fit(train).history_
+    np.testing.assert_array_equal(with_validation["loss"], without["loss"])
