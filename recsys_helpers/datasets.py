@@ -55,12 +55,17 @@ __all__ = [
     "DatasetSpec",
     "Fold",
     "MovieLens",
+    "DATASET_VAR",
     "default_data_home",
     "find_dataset",
+    "load_dataset",
     "load_movielens",
+    "load_ratings_csv",
 ]
 
 ENV_VAR = "RECSYS_DATA_HOME"
+#: The environment variable the chapters' parameters cells read to choose their data set.
+DATASET_VAR = "RECSYS_DATASET"
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/"
 _CHUNK = 1 << 16
 
@@ -596,3 +601,65 @@ def load_movielens(
     finally:
         source.close()
     return MovieLens(name=name, source=str(path), **data)
+
+
+CSV_COLUMNS = ("user_id", "item_id", "rating")
+
+
+def load_ratings_csv(path, name: str | None = None) -> MovieLens:
+    """Load a reader's own ratings from a CSV file, validated like MovieLens.
+
+    The file needs a header with the columns ``user_id, item_id, rating`` and may have
+    ``timestamp`` (integer Unix seconds; needed by the sequential chapters 07–08) and ``title``
+    (one per item). Ids may be integers or strings; other columns are ignored. Every problem
+    raises :class:`DatasetError` naming the file and what is wrong: a missing column, a missing
+    or non-numeric rating, a duplicate (user, item) pair, a timestamp that is not an integer.
+
+    Returns a :class:`MovieLens` with ``ratings``, an ``items`` table (``item_id, title``; the
+    id as title when the file has none), no ``users``, no genres and no official folds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable CSV file ({exc})") from exc
+    missing = [c for c in CSV_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {missing}; the file has "
+                           f"{list(frame.columns)}, the book needs {list(CSV_COLUMNS)} "
+                           "(and optionally timestamp, title)")  # fmt: skip
+    if frame.empty:
+        raise DatasetError(f"{path}: the file has a header but no ratings")
+    columns = [*CSV_COLUMNS, *(["timestamp"] if "timestamp" in frame.columns else [])]
+    ratings = frame[columns].copy()
+    try:
+        validate_ratings(ratings, require_timestamp="timestamp" in columns)
+    except ValueError as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
+    ids = np.unique(ratings["item_id"].to_numpy())
+    if "title" in frame.columns:
+        titles = frame.groupby("item_id")["title"].first().reindex(ids)
+    else:
+        titles = pd.Series(ids.astype(str), index=ids)
+    items = pd.DataFrame({"item_id": ids, "title": titles.to_numpy(), "genres": ""})
+    return MovieLens(name=name or path.stem, ratings=ratings.reset_index(drop=True), items=items,
+                     users=None, genres=[], source=str(path))  # fmt: skip
+
+
+def load_dataset(name: str | None = None, **kwargs) -> MovieLens:
+    """The chapters' data switch: a MovieLens name, or the path of a ratings CSV file.
+
+    ``name`` defaults to the environment variable ``RECSYS_DATASET``, then ``"ml-100k"``. A name
+    of :data:`DATASETS` goes to :func:`load_movielens` (with ``kwargs``); a path ending in
+    ``.csv`` to :func:`load_ratings_csv`. Anything else raises ``ValueError`` listing the
+    choices.
+    """
+    name = name or os.environ.get(DATASET_VAR) or "ml-100k"
+    if name in DATASETS:
+        return load_movielens(name, **kwargs)
+    if str(name).lower().endswith(".csv"):
+        return load_ratings_csv(name)
+    raise ValueError(f"unknown data set {name!r}: use one of {sorted(DATASETS)} or the path of "
+                     "a ratings CSV file (columns user_id, item_id, rating[, timestamp, title])")

@@ -20,6 +20,7 @@ __all__ = [
     "leave_last_out",
     "official_folds",
     "random_split",
+    "rating_folds",
     "stratified_split",
     "temporal_split",
 ]
@@ -42,6 +43,30 @@ def official_folds(data: MovieLens, names=("u1", "u2", "u3", "u4", "u5")) -> lis
     if missing:
         raise ValueError(f"unknown fold(s) {missing}; {data.name} has {list(data.folds)}")
     return [data.folds[n] for n in names]
+
+
+def rating_folds(data: MovieLens, n_folds: int = 5, seed: int = 0) -> list[Fold]:
+    """The rating-prediction folds of chapters 03–05 and 09, for any data set.
+
+    ML-100K's official folds ``u1`` … ``u5`` when the data set has them; otherwise ``n_folds``
+    disjoint random folds (a seeded permutation cut into ``n_folds`` parts, so every rating is in
+    exactly one test set, as with the official folds). This is what lets those chapters run on
+    ML-1M or a reader's own CSV through the ``DATASET`` switch.
+    """
+    if data.folds:
+        return official_folds(data, names=[f"u{k}" for k in range(1, n_folds + 1)])
+    ratings = data.ratings
+    if n_folds < 2 or n_folds > len(ratings):
+        raise ValueError(f"n_folds must be between 2 and the number of ratings, got {n_folds}")
+    order = np.random.default_rng(seed).permutation(len(ratings))
+    parts = np.array_split(order, n_folds)
+    folds = []
+    for part in parts:
+        held_out = np.zeros(len(ratings), dtype=bool)
+        held_out[part] = True
+        folds.append(Fold(ratings[~held_out].reset_index(drop=True),
+                          ratings[held_out].reset_index(drop=True)))  # fmt: skip
+    return folds
 
 
 def random_split(ratings: pd.DataFrame, test_size: float = 0.2, seed: int = 0) -> Fold:

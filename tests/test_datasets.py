@@ -17,10 +17,13 @@ from conftest import make_zip, ml100k_files, tiny_ratings, write_folder
 
 from recsys_helpers import datasets
 from recsys_helpers.datasets import (
+    DATASET_VAR,
     DatasetError,
     DatasetNotFoundError,
     find_dataset,
+    load_dataset,
     load_movielens,
+    load_ratings_csv,
 )
 
 TINY_COUNTS = (12, 4, 5)
@@ -364,3 +367,54 @@ def test_real_copy_is_read_without_writing_beside_it():
     before = sorted(os.listdir(folder if folder.is_dir() else folder.parent))
     load_movielens("ml-100k", download=False)
     assert sorted(os.listdir(folder if folder.is_dir() else folder.parent)) == before
+
+
+# -- a reader's own ratings CSV, and the chapters' data switch ------------------------------------
+GOOD_CSV = """user_id,item_id,rating,timestamp,title
+ann,m1,4,100,Alpha
+ann,m2,3.5,101,Beta
+bob,m1,5,102,Alpha
+"""
+
+
+def write(tmp_path, text, name="mine.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_ratings_csv_reads_ratings_items_and_titles(tmp_path):
+    data = load_ratings_csv(write(tmp_path, GOOD_CSV))
+    assert data.name == "mine" and data.users is None and data.folds == {}
+    assert list(data.ratings.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    assert data.ratings.rating.tolist() == [4.0, 3.5, 5.0]
+    assert data.titles(["m2", "m1"]).tolist() == ["Beta", "Alpha"]
+    no_titles = load_ratings_csv(write(tmp_path, "user_id,item_id,rating\n1,10,4\n2,11,2\n"))
+    assert no_titles.titles([11]).tolist() == ["11"] and "timestamp" not in no_titles.ratings
+
+
+@pytest.mark.parametrize("text, message", [
+    ("user,item_id,rating\n1,2,3\n", r"missing column\(s\) \['user_id'\]"),
+    ("user_id,item_id,rating\n", "no ratings"),
+    ("user_id,item_id,rating\n1,2,\n", "missing or infinite"),
+    ("user_id,item_id,rating\n1,2,good\n", "must be numeric"),
+    ("user_id,item_id,rating\n1,2,3\n1,2,4\n", "duplicate"),
+    ("user_id,item_id,rating,timestamp\n1,2,3,yesterday\n", "timestamp must hold integers"),
+    ("", "not a readable CSV"),
+])  # fmt: skip
+def test_load_ratings_csv_names_the_file_and_the_problem(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(DatasetError, match=message) as caught:
+        load_ratings_csv(path)
+    assert str(path) in str(caught.value)
+
+
+def test_load_dataset_switch(tmp_path, monkeypatch):
+    path = write(tmp_path, GOOD_CSV)
+    monkeypatch.setenv(DATASET_VAR, str(path))
+    assert load_dataset().source == str(path)
+    assert load_dataset(str(path)).ratings.shape == (3, 4)
+    with pytest.raises(ValueError, match="unknown data set 'ml-10'"):
+        load_dataset("ml-10")
+    with pytest.raises(DatasetNotFoundError, match="no such file"):
+        load_dataset(str(tmp_path / "absent.csv"))

@@ -12,6 +12,7 @@ from recsys_helpers.splits import (
     leave_last_out,
     official_folds,
     random_split,
+    rating_folds,
     stratified_split,
     temporal_split,
 )
@@ -53,6 +54,20 @@ def test_official_folds(tmp_path, monkeypatch):
         official_folds(data, ["u9"])
     with pytest.raises(ValueError, match="no official folds"):
         official_folds(dataclasses.replace(data, folds={}))
+    # rating_folds: the official folds when there are some, else disjoint seeded random folds.
+    assert rating_folds(data)[2] is data.folds["u3"]
+    other = dataclasses.replace(data, folds={})
+    folds = rating_folds(other, n_folds=3, seed=1)
+    tests = pd.concat([test for _, test in folds])
+    assert len(folds) == 3 and len(tests) == len(data.ratings)
+    assert not tests.duplicated(KEY).any()  # every rating held out exactly once
+    for train, test in folds:
+        assert len(train) + len(test) == len(data.ratings)
+        assert train.merge(test, on=KEY).empty
+    again = rating_folds(other, n_folds=3, seed=1)
+    pd.testing.assert_frame_equal(again[0].test, folds[0].test)
+    with pytest.raises(ValueError, match="n_folds"):
+        rating_folds(other, n_folds=1)
 
 
 KEY = ["user_id", "item_id"]
