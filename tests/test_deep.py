@@ -271,3 +271,27 @@ def test_validation_data_never_changes_what_is_learned(make):
     with_validation = make().fit(train, validation=validation).history_
     without = make().fit(train).history_
     np.testing.assert_array_equal(with_validation["loss"], without["loss"])
+
+
+def test_gmf_is_a_weighted_dot_product_by_hand():
+    """Chapter 06, exercise 1: p_u = (1, -1), q_2 = (0, 3), h = (0.5, 2), b = 0 gives
+    sigma(0.5 * 0 + 2 * -3) = sigma(-6)."""
+    model = deep.build_neural_cf(n_users=1, n_items=4, kind="gmf", n_factors=2)
+    model.get_layer("gmf_user").set_weights([np.array([[1.0, -1.0]])])
+    model.get_layer("gmf_item").set_weights([np.array([[1, 0], [2, 1], [0, 3], [1, 1]], "float32")])
+    model.get_layer("interaction").set_weights([np.array([[0.5], [2.0]]), np.zeros(1)])
+    out = float(np.asarray(model({"user": np.array([0]), "item": np.array([2])}))[0, 0])
+    assert out == pytest.approx(1 / (1 + np.exp(6)), rel=1e-5)
+
+
+def test_caser_horizontal_filters_by_hand():
+    """A horizontal filter of height h slides over the L x d embeddings, ReLU, max over time."""
+    deep.seed_everything(0)
+    model = deep.build_caser(n_tokens=6, n_users=2, length=3, embedding_dim=2, n_horizontal=1)
+    table = model.get_layer("item_embedding").get_weights()[0]
+    kernel, bias = model.get_layer("conv_h2").get_weights()  # kernel: (h=2, d=2, 1 filter)
+    probe = keras.Model(model.inputs, model.get_layer("pool_h2").output)
+    out = np.asarray(probe({"history": np.array([[1, 4, 5]]), "user": np.array([0])}))[0, 0]
+    e = table[[1, 4, 5]]
+    by_hand = max(max(0.0, float((kernel[:, :, 0] * e[t:t + 2]).sum() + bias[0])) for t in (0, 1))
+    assert out == pytest.approx(by_hand, rel=1e-5, abs=1e-7)
