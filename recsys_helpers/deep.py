@@ -482,6 +482,14 @@ class _SequenceRecommender(_KerasRecommender):
             context = context.apply(lambda h: h if isinstance(h, np.ndarray) else np.array([], int))
         return last_windows(context, self.encoder_, self.length)
 
+    def _train(self, data, validate):
+        """Train ``model_`` with the estimator's settings; keep the history and best epoch."""
+        self.history_ = train(self.model_, data, n_epochs=self.n_epochs,
+                              batch_size=self.batch_size, seed=self.seed, validate=validate,
+                              patience=self.patience)  # fmt: skip
+        self.best_epoch_ = self.history_.attrs["best_epoch"]
+        return self.history_
+
     def _next_item_scores(self, model_inputs) -> np.ndarray:
         """Logits over tokens -> scores over item positions (token t is item position t-1)."""
         return _predict(self.model_, model_inputs, 1024)[:, 1:]
@@ -517,15 +525,8 @@ class Caser(_SequenceRecommender):
                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         x = {"history": windows.astype(np.int32),
              "user": self.users_.index(users).astype(np.int32)}  # fmt: skip
-        self.history_ = self._train((x, targets.astype(np.int32)), validate)
+        self._train((x, targets.astype(np.int32)), validate)
         return self
-
-    def _train(self, data, validate):
-        self.history_ = train(self.model_, data, n_epochs=self.n_epochs,
-                              batch_size=self.batch_size, seed=self.seed, validate=validate,
-                              patience=self.patience)  # fmt: skip
-        self.best_epoch_ = self.history_.attrs["best_epoch"]
-        return self.history_
 
     def _score_known(self, u, histories=None):
         u = np.asarray(u)
@@ -533,7 +534,7 @@ class Caser(_SequenceRecommender):
                                        "user": u.astype(np.int32)})  # fmt: skip
 
 
-class GRURecommender(Caser):
+class GRURecommender(_SequenceRecommender):
     """GRU next-item model (chapter 08), :func:`build_gru`, trained with softmax cross-entropy
     over all items on every window of every user's history. Unknown users get the popularity
     ranking. Defaults are the settings chapter 08 selects on validation data."""
@@ -566,7 +567,7 @@ class GRURecommender(Caser):
             self._windows_for(np.asarray(u), histories).astype(np.int32))
 
 
-class SequenceCNN(Caser):
+class SequenceCNN(_SequenceRecommender):
     """The source's CNN stack, corrected (chapter 07): :func:`build_sequence_cnn`, a binary
     classifier of "does this candidate come next after these ``length`` items?".
 
