@@ -90,6 +90,15 @@ class Recommender:
         items = np.tile(np.arange(n_items), len(u))
         return self._predict_index(users, items).reshape(len(u), n_items)
 
+    def _pair_scores_from_users(self, u: np.ndarray, i: np.ndarray,
+                                unknown_item: float) -> np.ndarray:  # fmt: skip
+        """``_predict_index`` for models that score a user's whole catalogue at once: each
+        distinct user is scored once by ``_score_users``, then the pairs are read off; an
+        unknown item (``i == -1``) gets ``unknown_item``."""
+        users, row = np.unique(u, return_inverse=True)
+        scores = self._score_users(users)
+        return np.where(i >= 0, scores[row, np.maximum(i, 0)], unknown_item)
+
     def recommend(self, user_ids, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-``k`` items for each user, best first.
 

@@ -353,9 +353,7 @@ class _KerasRecommender(Recommender):
         return scores
 
     def _predict_index(self, u, i):
-        users, row = np.unique(u, return_inverse=True)
-        scores = self._score_users(users)
-        return np.where(i >= 0, scores[row, np.maximum(i, 0)], -np.inf)
+        return self._pair_scores_from_users(u, i, unknown_item=-np.inf)
 
 
 class NeuralCF(_KerasRecommender):

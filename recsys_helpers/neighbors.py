@@ -427,6 +427,4 @@ class RecentItemKNN(Recommender):
         return scores
 
     def _predict_index(self, u, i):
-        users, row = np.unique(u, return_inverse=True)
-        scores = self._score_users(users)
-        return np.where(i >= 0, scores[row, np.maximum(i, 0)], 0.0)
+        return self._pair_scores_from_users(u, i, unknown_item=0.0)
