@@ -421,6 +421,16 @@ class NeuralCF(_KerasRecommender):
         return self
 
     def _score_known(self, u):
+        r"""Scores of every item for user positions ``u``. For GMF these are the logits
+        :math:`\mathbf h^\top(\mathbf p_u \odot \mathbf q_i) + b`, one matrix product in NumPy
+        (monotone in the model's probability, and without its float32 saturation ties); MLP and
+        NeuMF run the Keras model on every (user, item) pair."""
+        if self.kind == "gmf":
+            users = self.model_.get_layer("gmf_user").get_weights()[0].astype(np.float64)
+            items = self.model_.get_layer("gmf_item").get_weights()[0].astype(np.float64)
+            kernel, bias = (w.astype(np.float64)
+                            for w in self.model_.get_layer("interaction").get_weights())
+            return (users[np.asarray(u)] * kernel[:, 0]) @ items.T + bias[0]
         n_items = len(self.items_)
         out = np.empty((len(u), n_items), dtype=np.float64)
         items = np.arange(n_items, dtype=np.int32)

@@ -11,8 +11,9 @@ r"""One evaluation code path for every model in the book (chapter 09, "One proto
   the user never interacted with — a common shortcut that inflates the numbers and can change
   which model looks best (Krichene & Rendle, 2020); it is here to demonstrate that.
 
-Both return one tidy DataFrame: ``model, metric, value, fit_seconds, predict_seconds`` (plus
-``fold`` for ratings), so results of different models and protocols can be concatenated and
+All three return one tidy DataFrame: ``model, metric, value, fit_seconds, predict_seconds``
+(plus ``fold`` for ratings, and a 95% bootstrap interval ``low, high`` for ranking metrics), so
+results of different models and protocols can be concatenated and
 compared. Models are given as a dict of *factories* — a class or a zero-argument function that
 returns a fresh, unfitted model — so that every fold starts from scratch.
 """
@@ -30,7 +31,7 @@ from . import metrics as m
 from .interactions import validate_ratings
 
 __all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_topn",
-           "sampled_ranks"]  # fmt: skip
+           "results_board", "sampled_ranks"]  # fmt: skip
 
 RANKING_METRICS: dict[str, Callable] = {
     "precision": m.precision_at_k,
@@ -147,11 +148,16 @@ def evaluate_topn(
         If given, each model's top-``k`` recommendations (full ranking) are stored in it under
         the model's name, for analyses that need the lists themselves without refitting.
 
+    seed : int
+        Seeds the sampled negatives and the bootstrap.
+
     Returns
     -------
-    DataFrame with columns ``model, metric, value, fit_seconds, predict_seconds``. Ranking
-    metrics are means over test users with at least one relevant item (see
-    :mod:`recsys_helpers.metrics`).
+    DataFrame with columns ``model, metric, value, low, high, fit_seconds, predict_seconds``.
+    Ranking metrics are means over test users with at least one relevant item (see
+    :mod:`recsys_helpers.metrics`), with a 95% bootstrap interval over those users
+    (:func:`bootstrap_interval`) in ``low, high``; beyond-accuracy metrics describe all the
+    lists together and have no interval (NaN).
     """
     _check_models(models)
     validate_ratings(train)
@@ -176,7 +182,7 @@ def evaluate_topn(
             if keep_lists is not None:
                 keep_lists[name] = recs
             for metric in metrics:
-                values[metric] = RANKING_METRICS[metric](recs, relevant, k=k)
+                values[metric] = RANKING_METRICS[metric](recs, relevant, k=k, per_user=True)
             if beyond_accuracy:
                 values["coverage"] = m.catalog_coverage(recs, model.items_.ids, k=k)
                 values["novelty"] = m.novelty(recs, train, k=k)
@@ -190,10 +196,15 @@ def evaluate_topn(
             hit = ranks["rank"] <= k
             gain = np.where(hit, 1.0 / np.log2(ranks["rank"] + 1), 0.0)
             per_user = ranks.assign(hit=hit, gain=gain).groupby("user_id")[["hit", "gain"]].mean()
-            values["hit_rate"], values["ndcg"] = per_user["hit"].mean(), per_user["gain"].mean()
+            values["hit_rate"], values["ndcg"] = per_user["hit"], per_user["gain"]
         for metric, value in values.items():
-            rows.append({"model": name, "metric": metric, "value": float(value),
-                         "fit_seconds": fitted - start, "predict_seconds": predicted - fitted})  # fmt: skip
+            low = high = np.nan
+            if isinstance(value, pd.Series):  # per-user values: mean and bootstrap interval
+                low, high = bootstrap_interval(value.to_numpy(), seed=seed)
+                value = value.mean()
+            rows.append({"model": name, "metric": metric, "value": float(value), "low": low,
+                         "high": high, "fit_seconds": fitted - start,
+                         "predict_seconds": predicted - fitted})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -256,3 +267,44 @@ def evaluate_next_item(models: Mapping[str, Callable], split, k: int = 10, seed:
                          "low": low, "high": high, "fit_seconds": fitted - start,
                          "predict_seconds": predicted - fitted})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def results_board(runs: pd.DataFrame, columns: Mapping[str, str],
+                  intervals: Sequence[str] = ()) -> pd.DataFrame:  # fmt: skip
+    """A leaderboard from the rows of :func:`evaluate_topn` or :func:`evaluate_next_item`.
+
+    Parameters
+    ----------
+    runs : DataFrame with ``model, metric, value`` (and ``low, high`` for ``intervals``)
+    columns : dict {metric: column label}
+        Which metrics to show, in this order, under which labels (e.g. ``{"ndcg": "NDCG@10"}``).
+    intervals : metrics
+        Each of these gets a text column "<label> 95% interval" (``low–high``, three decimals)
+        right after its value.
+
+    Returns
+    -------
+    DataFrame indexed by model, in the order the models first appear in ``runs``.
+    """
+    missing = [c for c in ("model", "metric", "value") if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs lacks the column(s) {missing}")
+    unknown = [metric for metric in intervals if metric not in columns]
+    if unknown:
+        raise ValueError(f"intervals {unknown} are not among the columns {list(columns)}")
+    absent = [metric for metric in columns if metric not in set(runs["metric"])]
+    if absent:
+        raise ValueError(f"runs has no rows for the metric(s) {absent}")
+    if runs.duplicated(["model", "metric"]).any():
+        raise ValueError("runs has several rows for one model and metric (several folds or "
+                         "seeds?): aggregate them first")  # fmt: skip
+    models = pd.unique(runs["model"])
+    by = runs.set_index(["metric", "model"])
+    board = pd.DataFrame(index=pd.Index(models, name="model"))
+    for metric, label in columns.items():
+        board[label] = by.loc[metric, "value"].reindex(models).to_numpy()
+        if metric in intervals:
+            rows = by.loc[metric].reindex(models)
+            board[f"{label} 95% interval"] = [f"{lo:.3f}–{hi:.3f}" for lo, hi in
+                                              zip(rows["low"], rows["high"], strict=True)]
+    return board

@@ -257,18 +257,41 @@ class ImplicitALS(Recommender):
         return self
 
     def _solve(self, interactions, other):
-        """One half-step: new factors for every row of ``interactions`` given ``other``."""
+        r"""One half-step: new factors for every row of ``interactions`` given ``other``.
+
+        Row :math:`u` needs :math:`Y_u^\top Y_u = \sum_{j \in u} \mathbf y_j \mathbf y_j^\top`:
+        with each item's outer product flattened into a row of ``outer``, these are the rows
+        of ``interactions @ outer``, and all the small :math:`f \times f` systems are solved
+        in one batched call (in blocks of rows, to bound memory)."""
         f = other.shape[1]
         base = other.T @ other + self.regularization * np.eye(f)
-        out = np.zeros((interactions.shape[0], f))
-        for row in range(interactions.shape[0]):  # one small f x f solve per user (or item)
-            cols = interactions.indices[interactions.indptr[row]:interactions.indptr[row + 1]]
-            if len(cols) == 0:
-                continue
-            y = other[cols]
-            out[row] = np.linalg.solve(base + self.alpha * y.T @ y,
-                                       (1 + self.alpha) * y.sum(axis=0))  # fmt: skip
+        outer = (other[:, :, None] * other[:, None, :]).reshape(len(other), f * f)
+        out = np.empty((interactions.shape[0], f))
+        block = max(1, 2_000_000 // (f * f))
+        for start in range(0, interactions.shape[0], block):
+            rows = interactions[start:start + block]
+            systems = base + self.alpha * (rows @ outer).reshape(-1, f, f)
+            rhs = (1 + self.alpha) * (rows @ other)  # 0 for a row without interactions -> 0
+            out[start:start + block] = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
         return out
+
+    def similar_items(self, item_id, k: int = 10) -> pd.DataFrame:
+        r"""The ``k`` items whose learned factors point most nearly the same way as
+        ``item_id``'s: cosine :math:`\mathbf y_i^\top \mathbf y_j / (\|\mathbf y_i\|
+        \|\mathbf y_j\|)`, highest first (ties to the smaller position), the item itself
+        excluded. Columns ``item_id, similarity``. Raises ``KeyError`` for an unknown item."""
+        self._check_fitted()
+        check_positive_int("k", k)
+        i = self.items_.index([item_id], unknown="ignore")[0]
+        if i < 0:
+            raise KeyError(f"item_id {item_id!r} was not in the training data")
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        cosine = self.item_factors_ @ self.item_factors_[i]
+        cosine = np.divide(cosine, norms * norms[i], out=np.zeros_like(cosine),
+                           where=norms * norms[i] > 0)  # fmt: skip
+        cosine[i] = -np.inf
+        top = np.argsort(-cosine, kind="stable")[:k]
+        return pd.DataFrame({"item_id": self.items_.ids[top], "similarity": cosine[top]})
 
     def _predict_index(self, u, i):
         ok = (u >= 0) & (i >= 0)

@@ -12,6 +12,7 @@ from recsys_helpers import deep
 from recsys_helpers.baselines import Popularity
 from recsys_helpers.metrics import hit_rate
 from recsys_helpers.splits import leave_last_out
+from recsys_helpers.synthetic import make_ratings
 
 keras = deep.keras
 
@@ -243,6 +244,18 @@ def test_sequence_cnn_fast_scoring_matches_the_keras_model():
                                        verbose=0).reshape(3, n)  # fmt: skip
     logits = model._score_known(u)
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), probability, rtol=1e-4, atol=1e-6)
+
+
+def test_gmf_fast_scoring_matches_the_keras_model():
+    ratings = make_ratings(n_users=20, n_items=30, n_ratings=120, seed=2).ratings
+    model = deep.NeuralCF(kind="gmf", n_factors=4, n_epochs=2, batch_size=64).fit(ratings)
+    u = np.arange(5)
+    n = len(model.items_)
+    probability = model.model_.predict({"user": np.repeat(u, n).astype(np.int32),
+                                        "item": np.tile(np.arange(n), 5).astype(np.int32)},
+                                       verbose=0).reshape(5, n)  # fmt: skip
+    logits = model._score_known(u)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), probability, rtol=1e-5, atol=1e-7)
 
 
 def test_validation_windows_end_before_the_validation_item_and_test_windows_include_it():

@@ -13,6 +13,7 @@ from recsys_helpers.evaluation import (
     evaluate_next_item,
     evaluate_ratings,
     evaluate_topn,
+    results_board,
     sampled_ranks,
 )
 from recsys_helpers.factorization import EASE
@@ -55,6 +56,15 @@ def test_evaluate_topn_matches_the_metrics_on_recommend(world):
     values = table.set_index(["model", "metric"]).value
     # Popularity gives everybody the same ranking (less what each has seen): less personal.
     assert values["pop", "personalization"] < values["ease", "personalization"]
+    # Ranking metrics carry a bootstrap interval over users around their mean; the
+    # beyond-accuracy ones describe all lists at once and have none.
+    ranking = table[table.metric.isin(["precision", "ndcg", "hit_rate"])]
+    assert (ranking.low < ranking.value).all() and (ranking.value < ranking.high).all()
+    per_user = ndcg_at_k(recs, test, k=5, per_user=True)
+    low, high = bootstrap_interval(per_user.to_numpy(), seed=0)
+    row = table.query("model == 'ease' and metric == 'ndcg'")
+    assert (row.low.item(), row.high.item()) == (low, high)
+    assert table[table.metric == "coverage"][["low", "high"]].isna().all().all()
 
 
 def test_relevance_threshold_and_diversity(world):
@@ -160,3 +170,28 @@ def test_evaluate_next_item_fits_each_kind_of_model_on_everything_before_the_tes
     assert row.low <= row.value <= row.high
     assert set(table.columns) == {"model", "metric", "value", "low", "high", "fit_seconds",
                                   "predict_seconds"}  # fmt: skip
+
+
+def test_results_board_by_hand():
+    runs = pd.DataFrame({
+        "model": ["b", "b", "a", "a", "b"],
+        "metric": ["ndcg", "hit_rate", "ndcg", "hit_rate", "coverage"],
+        "value": [0.2, 0.5, 0.1, 0.3, 0.9],
+        "low": [0.15, 0.4, 0.05, 0.2, np.nan],
+        "high": [0.25, 0.6, 0.1504, 0.4, np.nan],
+    })  # fmt: skip
+    board = results_board(runs, {"hit_rate": "HR@10", "ndcg": "NDCG@10"}, intervals=["hit_rate"])
+    assert board.index.tolist() == ["b", "a"]  # order of first appearance
+    assert board.columns.tolist() == ["HR@10", "HR@10 95% interval", "NDCG@10"]
+    assert board.loc["a", "HR@10"] == 0.3 and board.loc["b", "NDCG@10"] == 0.2
+    assert board.loc["b", "HR@10 95% interval"] == "0.400–0.600"
+    both = results_board(runs, {"ndcg": "NDCG"}, intervals=["ndcg"])
+    assert both.loc["a", "NDCG 95% interval"] == "0.050–0.150"
+    with pytest.raises(ValueError, match="not among the columns"):
+        results_board(runs, {"ndcg": "NDCG"}, intervals=["hit_rate"])
+    with pytest.raises(ValueError, match="no rows for the metric"):
+        results_board(runs, {"mrr": "MRR"})
+    with pytest.raises(ValueError, match="aggregate them first"):
+        results_board(pd.concat([runs, runs]), {"ndcg": "NDCG"})
+    with pytest.raises(ValueError, match="lacks the column"):
+        results_board(runs.drop(columns="value"), {"ndcg": "NDCG"})

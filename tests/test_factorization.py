@@ -148,3 +148,20 @@ def test_als_is_deterministic_and_beats_popularity():
     als = recall_at_k(a.recommend(users, k=10), test)
     pop = recall_at_k(Popularity().fit(train).recommend(users, k=10), test)
     assert als > pop
+
+
+def test_als_similar_items_by_hand():
+    ratings = make_ratings(n_users=30, n_items=20, n_ratings=150, seed=4).ratings
+    model = ImplicitALS(n_factors=2, n_iterations=1).fit(ratings)
+    ids = model.items_.ids
+    factors = np.zeros((len(ids), 2))
+    factors[:4] = [[1, 0], [2, 0.1], [0, 1], [-1, 0]]  # the rest are zero: cosine 0
+    model.item_factors_ = factors
+    near = model.similar_items(ids[0], k=3)
+    assert near.item_id.tolist() == [ids[1], ids[2], ids[4]]  # then zero vectors, by position
+    np.testing.assert_allclose(near.similarity, [2 / np.hypot(2, 0.1), 0.0, 0.0])
+    assert ids[3] not in near.item_id.tolist()  # opposite direction: cosine -1
+    with pytest.raises(KeyError, match="not in the training data"):
+        model.similar_items(-5)
+    with pytest.raises(ValueError, match="positive integer"):
+        model.similar_items(ids[0], k=0)
