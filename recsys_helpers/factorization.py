@@ -257,22 +257,17 @@ class ImplicitALS(Recommender):
         return self
 
     def _solve(self, interactions, other):
-        r"""One half-step: new factors for every row of ``interactions`` given ``other``.
-
-        Row :math:`u` needs :math:`Y_u^\top Y_u = \sum_{j \in u} \mathbf y_j \mathbf y_j^\top`:
-        with each item's outer product flattened into a row of ``outer``, these are the rows
-        of ``interactions @ outer``, and all the small :math:`f \times f` systems are solved
-        in one batched call (in blocks of rows, to bound memory)."""
+        """One half-step: new factors for every row of ``interactions`` given ``other``."""
         f = other.shape[1]
         base = other.T @ other + self.regularization * np.eye(f)
-        outer = (other[:, :, None] * other[:, None, :]).reshape(len(other), f * f)
-        out = np.empty((interactions.shape[0], f))
-        block = max(1, 2_000_000 // (f * f))
-        for start in range(0, interactions.shape[0], block):
-            rows = interactions[start:start + block]
-            systems = base + self.alpha * (rows @ outer).reshape(-1, f, f)
-            rhs = (1 + self.alpha) * (rows @ other)  # 0 for a row without interactions -> 0
-            out[start:start + block] = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
+        out = np.zeros((interactions.shape[0], f))
+        for row in range(interactions.shape[0]):  # one small f x f solve per user (or item)
+            cols = interactions.indices[interactions.indptr[row]:interactions.indptr[row + 1]]
+            if len(cols) == 0:
+                continue
+            y = other[cols]
+            out[row] = np.linalg.solve(base + self.alpha * y.T @ y,
+                                       (1 + self.alpha) * y.sum(axis=0))  # fmt: skip
         return out
 
     def similar_items(self, item_id, k: int = 10) -> pd.DataFrame:

@@ -6,7 +6,8 @@ r"""What it costs to fit a model as the data grows (chapter 10).
   squares on log–log axes. The exponent :math:`b` says how the cost grows: doubling the data
   multiplies the cost by :math:`2^{b}`.
 * :func:`keep_top_k` is the first remedy for a dense similarity matrix that no longer fits:
-  keep only each row's :math:`k` strongest neighbours, in a sparse matrix.
+  keep only each row's :math:`k` strongest neighbours, in a sparse matrix;
+  :func:`similarity_storage_bytes` says what either form costs to store.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import scipy.sparse as sp
 
 from ._base import check_positive_int
 
-__all__ = ["Measurement", "PowerLaw", "fit_power_law", "keep_top_k", "measure"]
+__all__ = ["Measurement", "PowerLaw", "fit_power_law", "keep_top_k", "measure",
+           "similarity_storage_bytes"]
 
 
 class Measurement(NamedTuple):
@@ -133,3 +135,16 @@ def keep_top_k(similarity, k: int) -> sp.csr_matrix:
     cols = order.ravel()
     keep = np.isfinite(key[rows, cols])
     return sp.csr_matrix((s[rows, cols][keep], (rows[keep], cols[keep])), shape=(n, n))
+
+
+def similarity_storage_bytes(n: int, k: int | None = None) -> int:
+    r"""Bytes needed to store an :math:`n \times n` similarity matrix of float64 values.
+
+    Dense: :math:`8n^2`. Keeping only each row's :math:`k` neighbours in CSR form (float64
+    values, int32 column indices and row pointers): :math:`(8 + 4)\,nk + 4\,(n + 1)`.
+    """
+    check_positive_int("n", n)
+    if k is None:
+        return 8 * n * n
+    check_positive_int("k", k)
+    return 12 * n * min(k, n) + 4 * (n + 1)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys_helpers.scale import PowerLaw, fit_power_law, keep_top_k, measure
+from recsys_helpers.scale import (
+    PowerLaw,
+    fit_power_law,
+    keep_top_k,
+    measure,
+    similarity_storage_bytes,
+)
 
 
 def test_measure_returns_the_result_and_sees_an_array_allocation():
@@ -107,3 +113,16 @@ def test_keep_top_k_errors():
         keep_top_k(np.array([[1.0, np.nan], [np.nan, 1.0]]), 1)
     with pytest.raises(ValueError, match="positive integer"):
         keep_top_k(np.eye(3), 0)
+
+
+def test_similarity_storage_bytes_by_hand_and_against_scipy():
+    assert similarity_storage_bytes(1000) == 8_000_000
+    assert similarity_storage_bytes(1000, 50) == 1000 * 50 * 12 + 1001 * 4  # 604,004
+    rng = np.random.default_rng(2)
+    s = rng.random((300, 300))
+    top = keep_top_k(s, 20)
+    assert top.indices.dtype == np.int32
+    actual = top.data.nbytes + top.indices.nbytes + top.indptr.nbytes
+    assert actual == similarity_storage_bytes(300, 20)
+    with pytest.raises(ValueError, match="positive integer"):
+        similarity_storage_bytes(0)
