@@ -6,9 +6,10 @@ Usage (``make book`` does this after setting up the environment)::
     python -m recsys_helpers.book 01 03            # only chapters whose file starts with 01, 03
 
 Each notebook runs top to bottom in a fresh kernel, and its outputs are written back into the
-file, so what you then open in JupyterLab is what just ran. Execution counts run 1..n and no
-per-cell timing metadata is recorded, so re-running an unchanged chapter leaves the file
-unchanged (``git diff`` stays empty).
+file, so what you then open in JupyterLab is what just ran. Execution counts run 1..n, no
+per-cell timing metadata is recorded and a cell's printed text is stored as one block however
+the kernel flushed it, so re-running an unchanged chapter leaves the file unchanged
+(``git diff`` stays empty).
 """
 
 from __future__ import annotations
@@ -58,8 +59,30 @@ def execute(path: Path, timeout: int = 1800) -> float:
     try:
         client.execute()
     finally:
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = merge_streams(cell.outputs)
         nbformat.write(notebook, path)  # keep what ran, also up to a failing cell
     return time.perf_counter() - start
+
+
+def merge_streams(outputs: list) -> list:
+    """Join consecutive ``stdout`` (or ``stderr``) outputs of a cell into one.
+
+    How a cell's printed text is cut into stream outputs depends on when the kernel happened
+    to flush it, so the same run can be stored as one block or as several; merging them makes
+    re-runs byte-identical. (nbval compares the merged text too.)
+    """
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")):  # fmt: skip
+            previous["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:

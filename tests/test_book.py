@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from recsys_helpers.book import chapters, execute, main, show_source
+from recsys_helpers.book import chapters, execute, main, merge_streams, show_source
 
 
 def write_notebook(path, *sources):
@@ -29,6 +29,25 @@ def test_execute_stores_outputs_and_a_rerun_changes_nothing(tmp_path):
     assert "execution" not in cells[1].metadata  # no timestamps stored
     execute(path)
     assert path.read_bytes() == first
+
+
+def test_printed_text_is_stored_as_one_block_however_it_was_flushed(tmp_path):
+    # The first line reaches the notebook before the second is printed: two stream messages.
+    path = write_notebook(tmp_path / "01_flush.ipynb",
+                          "import time\nprint('a', flush=True)\ntime.sleep(0.5)\nprint('b')")
+    execute(path)
+    outputs = nbformat.read(path, as_version=4).cells[1].outputs
+    assert [(o["name"], o["text"]) for o in outputs] == [("stdout", "a\nb\n")]
+
+
+def test_merge_streams_by_hand():
+    out = [{"output_type": "stream", "name": "stdout", "text": "1\n"},
+           {"output_type": "stream", "name": "stdout", "text": "2\n"},
+           {"output_type": "execute_result", "data": {"text/plain": "3"}},
+           {"output_type": "stream", "name": "stdout", "text": "4\n"}]
+    assert merge_streams(out) == [{"output_type": "stream", "name": "stdout", "text": "1\n2\n"},
+                                  out[2], out[3]]  # fmt: skip
+    assert merge_streams([]) == []
 
 
 def test_chapters_are_numbered_notebooks_in_order(tmp_path):
