@@ -147,7 +147,6 @@ def evaluate_topn(
     keep_lists : dict, optional
         If given, each model's top-``k`` recommendations (full ranking) are stored in it under
         the model's name, for analyses that need the lists themselves without refitting.
-
     seed : int
         Seeds the sampled negatives and the bootstrap.
 
