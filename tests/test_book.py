@@ -1,6 +1,9 @@
-"""The book runner: executes notebooks in place, reproducibly, and reports failures."""
+"""The book runner (executes notebooks in place, reproducibly, reports failures), and the
+standards every stored chapter meets: graded exercises with solutions, no warnings or errors."""
 
 from __future__ import annotations
+
+import re
 
 import nbformat
 import pytest
@@ -80,3 +83,27 @@ def test_show_source_renders_a_python_block():
     shown = show_source(chapters)
     assert shown.data.startswith("```python\ndef chapters(")
     assert shown.data.endswith("```")
+
+
+# --- the stored chapters themselves ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_every_chapter_has_graded_exercises_with_solutions(path):
+    markdown = [c.source for c in nbformat.read(path, as_version=4).cells
+                if c.cell_type == "markdown"]  # fmt: skip
+    exercises = [m for m in markdown if re.search(r"^#+ .*Exercises", m, re.M)]
+    assert len(exercises) == 1, "one Exercises section"
+    text = exercises[0]
+    assert len(re.findall(r"^\d+\. \*\*\(", text, re.M)) >= 3  # numbered, graded exercises
+    assert "**(Predict, then run.)**" in text
+    assert "<details>" in text and "</details>" in text  # solutions folded away
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_no_chapter_stores_warnings_or_log_noise(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            assert not (output.get("output_type") == "stream" and output.get("name") == "stderr")
+            assert output.get("output_type") != "error"
+            assert "Warning:" not in str(output.get("text", ""))
