@@ -9,8 +9,8 @@ Each notebook runs top to bottom in a fresh kernel, and its outputs are written 
 file, so what you then open in JupyterLab is what just ran. Execution counts run 1..n, no
 per-cell timing metadata is recorded and a cell's printed text is stored as one block however
 the kernel flushed it, so re-running an unchanged chapter leaves the file unchanged
-(``git diff`` stays empty) — except for cells that report wall-clock measurements (chapter 10's
-fit times), which the tests do not compare.
+(``git diff`` stays empty) — except for cells that report measurements of the machine
+(chapter 10's fit times and traced memory), which the tests do not compare.
 """
 
 from __future__ import annotations
