@@ -17,7 +17,10 @@ Where the data comes from, in this order (the first existing copy wins):
 
 In each folder the loader accepts the extracted archive (``ml-100k/u.data`` …), the official zip
 (``ml-100k.zip``, read in place after its checksum is verified) or, if the folder itself is the
-extracted archive, that. It only reads an existing copy and never writes beside it.
+extracted archive, that. It only reads an existing copy and never writes beside it. An extracted
+ML-100K copy is verified file by file against the canonical SHA-256 values (``DatasetSpec.sha256``):
+a damaged or edited copy raises :class:`DatasetError` naming the file, both checksums and the
+remedy, so it can never silently produce a different book (``verify=False`` loads it on purpose).
 
 With no copy anywhere and ``download=True`` it downloads the official zip from GroupLens into the
 first folder of that list, verifies its MD5 checksum, and extracts it atomically: members are
@@ -35,9 +38,10 @@ import shutil
 import sys
 import tempfile
 import urllib.error
+import warnings
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -212,9 +216,7 @@ def _parse_ml100k(source: _Source) -> dict:
     _expect_columns(raw, 5 + len(genres), source, "u.item")
     flags = raw.iloc[:, 5:].to_numpy() == "1"
     genre_names = np.array(genres)
-    # GroupLens ships release dates as 01-Jan-1995; some redistributed copies as 01-01-1995.
-    release = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce")
-    release = release.fillna(pd.to_datetime(raw[2], format="%d-%m-%Y", errors="coerce"))
+    release = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce")  # 01-Jan-1995
     title_year = _year_from_title(raw[1])
     items = pd.DataFrame(
         {
@@ -309,6 +311,9 @@ class DatasetSpec:
     ``md5`` is the checksum of the official archive; ``None`` means "fetch it from
     ``url + '.md5'``" (GroupLens publishes one beside each archive). ``counts`` are the expected
     numbers of ratings, users and items, or ``None`` where the data set is updated over time.
+    ``sha256`` maps each file the parser reads to the SHA-256 of its canonical bytes, so that an
+    extracted copy (which no archive checksum covers) is verified file by file; ``None`` where
+    the canonical values are not recorded.
     """
 
     name: str
@@ -317,6 +322,30 @@ class DatasetSpec:
     files: tuple[str, ...]
     parse: Callable[[_Source], dict]
     counts: tuple[int, int, int] | None = None
+    sha256: Mapping[str, str] | None = None
+
+
+# The canonical bytes of the files of GroupLens' ml-100k.zip that the loader reads.
+_ML100K_SHA256 = {
+    "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+    "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
+    "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
+    "u.genre": "9757e0d3e6b298159a80dd48eaf938114690e911e39af97a76949ef1663610bb",
+    "u1.base": "ce253ec86c448b44fb3ba9a30d12dcfc2e9210cbde71efada3730c22e9ac212a",
+    "u1.test": "18c6014a4b2c7324f250a63f8904a7b16b2b19f911129e346141507b0cbac950",
+    "u2.base": "6c06f0b5df4b256da1a994f3ac66edc8da4d3f09bc9282df6b14d893366d703e",
+    "u2.test": "4de658d1e04ed9104629509a2e2528fce833ac8e048280183f1df167632038c3",
+    "u3.base": "afdc155c291c6edc41c0407e39d7462eb98d341e064f0b0a12175b80b3c4af5d",
+    "u3.test": "0f548b51c78327de4c156461d3e430b7e5579fe2b5681586a59416e48fd35f6d",
+    "u4.base": "219f0f4d40dfe9c5141d425f53fa91ee23ed275f14e280bbf1b50117afb064ca",
+    "u4.test": "7c02ad0a1e7ab1083c8b9d4b627203a051dd7b5eab46d99fa44de33470de8db9",
+    "u5.base": "a9574e59ce961eec2121627760b6e9b0974ce1637b3fe69ac32cb14a4bfab485",
+    "u5.test": "351cc52e0d15b6c721466276fc24671d40936899e3d01fadeaf312915b8c5634",
+    "ua.base": "67b5bcdb380c29f85d56a012ecd88612ae020f30a6730d117a334ee8203b91f2",
+    "ua.test": "d0497e202417720f57a184ec8c66be2d1afa4ff41bb53787c57b28d6bf79bc42",
+    "ub.base": "237254d253b6ad7de84f919d041055428646254f34ed8f562703c899430cd881",
+    "ub.test": "d54a72d05730d5892062734b2bec73e976f9b713d18c828a18b968d6cce442da",
+}
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -329,6 +358,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 for part in ["base", "test"]),
         _parse_ml100k,
         (100_000, 943, 1_682),
+        _ML100K_SHA256,
     ),  # fmt: skip
     "ml-1m": DatasetSpec(
         "ml-1m",
@@ -533,6 +563,47 @@ def _open_source(path: Path, spec: DatasetSpec) -> _Source:
     return _Source(path)
 
 
+_WARNED_MODIFIED: set[str] = set()
+
+
+def _verify_files(source: _Source, spec: DatasetSpec, verify: bool) -> None:
+    """Check an extracted copy file by file against the canonical SHA-256 values.
+
+    A zip is not checked here: :func:`_open_source` has verified the whole archive's MD5.
+    With ``verify=False`` a modified copy is loaded on purpose, and a warning says so once per
+    copy, naming the files that differ.
+    """
+    if spec.sha256 is None or source._zip is not None:
+        return
+    differing = []
+    for name, expected in spec.sha256.items():
+        found = hashlib.sha256(source.read(name)).hexdigest()
+        if found != expected:
+            differing.append((name, expected, found))
+    if not differing:
+        return
+    if verify:
+        name, expected, found = differing[0]
+        others = f" ({len(differing) - 1} other file(s) differ too)" if len(differing) > 1 else ""
+        raise DatasetError(
+            f"{source.describe(name)} is not the canonical {spec.name} file: SHA-256 {found}, "
+            f"expected {expected}{others}. The copy is damaged or modified (a changed byte, "
+            "other line endings). Delete the folder and load again to download a fresh copy, "
+            f"or point {ENV_VAR} at a clean copy; pass verify=False to load a modified copy on "
+            "purpose."
+        )
+    key = str(source.location)
+    if key not in _WARNED_MODIFIED:
+        _WARNED_MODIFIED.add(key)
+        names = ", ".join(name for name, _, _ in differing)
+        warnings.warn(
+            f"loading a modified copy of {spec.name} from {key} (verify=False): {names} "
+            "differ from the canonical files, so results will differ from the book's",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _check_counts(data: dict, spec: DatasetSpec, source: _Source) -> None:
     if spec.counts is None:
         return
@@ -547,7 +618,11 @@ def _check_counts(data: dict, spec: DatasetSpec, source: _Source) -> None:
 
 
 def load_movielens(
-    name: str = "ml-100k", data_home=None, download: bool = True, progress: bool = True
+    name: str = "ml-100k",
+    data_home=None,
+    download: bool = True,
+    progress: bool = True,
+    verify: bool = True,
 ) -> MovieLens:
     """Load a MovieLens data set as tidy DataFrames, downloading it once if needed.
 
@@ -562,6 +637,10 @@ def load_movielens(
         :class:`DatasetNotFoundError`.
     progress : bool
         Show a progress bar on standard error while downloading.
+    verify : bool
+        Check an extracted ML-100K copy file by file against the canonical SHA-256 values (a
+        zip is always checked by its MD5). With ``False`` a modified copy is loaded, with one
+        warning naming the files that differ.
 
     Returns
     -------
@@ -575,7 +654,9 @@ def load_movielens(
         No local copy, and downloading was disabled or failed. The message names what is
         missing, the URL, the folders searched and the environment variable to set.
     DatasetError
-        A copy was found or downloaded but is corrupt, partial or malformed.
+        A copy was found or downloaded but is corrupt, partial, modified or malformed; for a
+        file that differs from the canonical one, the message names it, both checksums and the
+        remedy.
     """
     spec = _spec(name)
     path = find_dataset(name, data_home)
@@ -596,6 +677,7 @@ def load_movielens(
             raise DatasetNotFoundError(f"{advice}. Downloading failed: {reason}.") from exc
     source = _open_source(path, spec)
     try:
+        _verify_files(source, spec, verify)
         data = spec.parse(source)
         _check_counts(data, spec, source)
     finally:

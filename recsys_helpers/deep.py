@@ -19,8 +19,10 @@ Three layers, each usable on its own:
 
 Importing this module imports TensorFlow **quietly**: its C++ start-up messages go to file
 descriptor 2, which is pointed at ``/dev/null`` for the duration of the import, and the settings
-that change TensorFlow's numbers (``TF_ENABLE_ONEDNN_OPTS``) are fixed here, in one place, so
-that stored notebook outputs reproduce.
+that change TensorFlow's numbers (``TF_ENABLE_ONEDNN_OPTS``, ``ONEDNN_MAX_CPU_ISA`` and the
+number of threads, :data:`TF_THREADS`) are fixed here, in one place, so that stored notebook
+outputs reproduce on any x86-64 CPU with AVX2, whatever its instruction set beyond that or its
+number of cores.
 """
 
 from __future__ import annotations
@@ -38,13 +40,23 @@ from .interactions import validate_ratings
 from .metrics import ndcg_at_k
 from .sequences import SequenceEncoder, draw_unseen, last_windows, sliding_windows, user_histories
 
-# Settings that must be in place before TensorFlow is imported. oneDNN's fused kernels are
-# turned off because they change results in the last bits depending on the CPU; a reader may
-# override any of these in the environment before importing recsys_helpers.deep.
+# Settings that must be in place before TensorFlow is imported, so that training gives the same
+# bits on every x86-64 CPU (the stored notebooks depend on it; README, "Re-running the book"):
+# * oneDNN's fused kernels are turned off (TF_ENABLE_ONEDNN_OPTS=0);
+# * TensorFlow still multiplies matrices with oneDNN, which picks its kernels by the CPU's
+#   instruction set: an AVX-512 CPU and an AVX2-only CPU round differently, and after a few
+#   epochs the two models differ visibly. ONEDNN_MAX_CPU_ISA=AVX2 makes every CPU with AVX2
+#   (x86-64 CPUs since 2013-2015) run the same kernels;
+# * see TF_THREADS below for the number of threads.
+# A reader may override any of these in the environment before importing recsys_helpers.deep.
 TF_SETTINGS = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
-               "TF_ENABLE_ONEDNN_OPTS": "0"}  # fmt: skip
+               "TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2"}  # fmt: skip
 for _name, _value in TF_SETTINGS.items():
     os.environ.setdefault(_name, _value)
+#: TensorFlow's intra-op threads. Kernels split their sums across threads, so the thread count
+#: changes the rounding: it is fixed (by default 2, whatever the number of cores) so that a
+#: laptop and a 64-core server train the same model. ``RECSYS_TF_THREADS`` overrides it.
+TF_THREADS = int(os.environ.get("RECSYS_TF_THREADS", "2"))
 
 
 @contextlib.contextmanager
@@ -67,6 +79,18 @@ with _quiet_stderr_fd():
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(TF_THREADS)
+    except RuntimeError:  # TensorFlow was already running in this process before this import
+        import warnings
+
+        warnings.warn(
+            f"TensorFlow was initialised before recsys_helpers.deep was imported, so its thread "
+            f"count could not be fixed at {TF_THREADS}: trained models may differ in the last "
+            "digits from the book's stored outputs",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     # Touch the device list once while quiet: on machines with CUDA libraries this is where
     # cuInit complains.
     tf.config.list_physical_devices()

@@ -32,10 +32,10 @@ def _tsv(frame: pd.DataFrame) -> str:
     return "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in frame.itertuples(index=False))
 
 
-def ml100k_files(date_style: str = "grouplens") -> dict[str, bytes]:
+def ml100k_files() -> dict[str, bytes]:
     """The files of an ML-100K-shaped data set, built from :func:`tiny_ratings`."""
     ratings = tiny_ratings()
-    date = "01-Jan-1995" if date_style == "grouplens" else "01-01-1995"
+    date = "01-Jan-1995"
     items = [
         f"1|Toy Story (1995)|{date}||http://x|0|0|1|0",
         f"2|GoldenEye (1995)|{date}||http://x|0|1|0|0",

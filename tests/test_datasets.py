@@ -37,9 +37,11 @@ def _listing(folder: Path) -> list[str]:
 def tiny_spec(monkeypatch):
     """Make "ml-100k" expect the tiny data set's counts; returns a function to point it at a URL."""
 
-    def point(url: str = "http://127.0.0.1:9/ml-100k.zip", md5: str | None = None):
+    def point(url: str = "http://127.0.0.1:9/ml-100k.zip", md5: str | None = None,
+              sha256: dict[str, str] | None = None):  # fmt: skip
         spec = dataclasses.replace(
-            datasets.DATASETS["ml-100k"], url=url, md5=md5 or "0" * 32, counts=TINY_COUNTS
+            datasets.DATASETS["ml-100k"], url=url, md5=md5 or "0" * 32, counts=TINY_COUNTS,
+            sha256=sha256,
         )
         monkeypatch.setitem(datasets.DATASETS, "ml-100k", spec)
         return spec
@@ -70,13 +72,84 @@ def test_extracted_folder_in_data_home_is_loaded_with_tidy_columns(tmp_path, iso
     assert data.source == str(tmp_path / "ml-100k")
 
 
-@pytest.mark.parametrize("style", ["grouplens", "numeric"])
-def test_release_year_comes_from_title_or_either_date_style(tmp_path, isolated_env, tiny_spec,
-                                                            style):  # fmt: skip
-    write_folder(tmp_path / "ml-100k", ml100k_files(date_style=style))
+def test_release_year_comes_from_title_or_release_date(tmp_path, isolated_env, tiny_spec):
+    files = ml100k_files()
+    # A title without "(year)" takes the year of its release date, GroupLens' 01-Jan-1995.
+    files["u.item"] = files["u.item"].replace(b"Heat (1995)|01-Jan", b"Heat|01-Jan")
+    write_folder(tmp_path / "ml-100k", files)
     items = load_movielens(data_home=tmp_path).items
     assert items["year"].tolist()[:3] == [1995, 1995, 1995]
+    assert items.loc[4, "title"] == "Heat" and items.loc[4, "year"] == 1995
     assert items.loc[3, "title"] == "unknown" and pd.isna(items.loc[3, "year"])
+
+
+# --- an extracted copy is verified file by file ------------------------------------------------
+
+
+def _sha256s(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: hashlib.sha256(body).hexdigest() for name, body in files.items()}
+
+
+@pytest.mark.parametrize("damage", ["one byte in u.item", "CRLF line endings"])
+def test_a_damaged_extracted_copy_is_refused_naming_file_checksums_and_remedy(
+    tmp_path, isolated_env, tiny_spec, damage
+):
+    canonical = ml100k_files()
+    tiny_spec(sha256=_sha256s(canonical))
+    files = dict(canonical)
+    if damage == "one byte in u.item":
+        files["u.item"] = files["u.item"].replace(b"GoldenEye", b"GoldenEyf")
+    else:
+        files = {name: body.replace(b"\n", b"\r\n") for name, body in files.items()}
+    write_folder(tmp_path / "ml-100k", files)
+    first = "u.item" if damage == "one byte in u.item" else "u.data"
+
+    with pytest.raises(DatasetError) as caught:
+        load_movielens(data_home=tmp_path, download=False)
+
+    message = str(caught.value)
+    assert str(tmp_path / "ml-100k" / first) in message
+    assert canonical[first] != files[first]
+    assert hashlib.sha256(canonical[first]).hexdigest() in message  # expected
+    assert hashlib.sha256(files[first]).hexdigest() in message  # found
+    assert "RECSYS_DATA_HOME" in message and "Delete the folder" in message
+    assert "verify=False" in message
+    if damage == "CRLF line endings":
+        assert "17 other file(s) differ too" in message
+
+
+def test_a_copy_with_a_missing_file_is_refused_naming_it(tmp_path, isolated_env, tiny_spec):
+    files = ml100k_files()
+    tiny_spec(sha256=_sha256s(files))
+    del files["u.item"]
+    write_folder(tmp_path / "ml-100k", files)
+    with pytest.raises(DatasetError, match=r"incomplete copy of ml-100k: missing u\.item"):
+        load_movielens(data_home=tmp_path, download=False)
+
+
+def test_verify_false_loads_a_modified_copy_and_says_so_once(tmp_path, isolated_env, tiny_spec,
+                                                             monkeypatch):  # fmt: skip
+    canonical = ml100k_files()
+    tiny_spec(sha256=_sha256s(canonical))
+    monkeypatch.setattr(datasets, "_WARNED_MODIFIED", set())
+    files = dict(canonical)
+    files["u.item"] = files["u.item"].replace(b"GoldenEye", b"GoldenEyf")
+    write_folder(tmp_path / "ml-100k", files)
+
+    with pytest.warns(UserWarning, match=r"modified copy of ml-100k.*u\.item differ") as seen:
+        data = load_movielens(data_home=tmp_path, download=False, verify=False)
+        load_movielens(data_home=tmp_path, download=False, verify=False)
+    assert len(seen) == 1
+    assert data.titles([2]).tolist() == ["GoldenEyf (1995)"]
+
+
+def test_a_canonical_extracted_copy_loads_without_a_warning(tmp_path, isolated_env, tiny_spec,
+                                                            recwarn):  # fmt: skip
+    files = ml100k_files()
+    tiny_spec(sha256=_sha256s(files))
+    write_folder(tmp_path / "ml-100k", files)
+    assert len(load_movielens(data_home=tmp_path, download=False).ratings) == 12
+    assert not [w for w in recwarn if "modified copy" in str(w.message)]
 
 
 def test_genre_matrix_and_titles(tmp_path, isolated_env, tiny_spec):
@@ -172,9 +245,14 @@ def test_wrong_number_of_item_fields_is_reported(tmp_path, isolated_env, tiny_sp
 def test_counts_that_differ_from_the_official_ones_are_reported(tmp_path, isolated_env,
                                                                 monkeypatch):  # fmt: skip
     write_folder(tmp_path / "ml-100k", ml100k_files())
-    # The real spec expects 100,000 ratings: the tiny copy must be refused, not half-used.
-    with pytest.raises(DatasetError, match=r"12 ratings from 4 users on 5 items.*100,000"):
+    # The real spec refuses the tiny copy by its checksums first; past them (verify=False), by
+    # its counts: 100,000 ratings are expected, and the tiny copy must not be half-used.
+    with pytest.raises(DatasetError, match=r"u\.data is not the canonical ml-100k file"):
         load_movielens(data_home=tmp_path)
+    with pytest.warns(UserWarning, match="modified copy"), pytest.raises(
+        DatasetError, match=r"12 ratings from 4 users on 5 items.*100,000"
+    ):
+        load_movielens(data_home=tmp_path, verify=False)
 
 
 def test_fold_that_does_not_add_up_is_reported(tmp_path, isolated_env, tiny_spec):
@@ -359,6 +437,17 @@ def test_real_ml100k_has_the_documented_sizes():
     assert (data.folds["ua"].test.groupby("user_id").size() == 10).all()
     for fold in data.folds.values():
         assert fold.train.merge(fold.test, on=key).empty
+
+
+@real_copy
+def test_real_extracted_copy_matches_the_canonical_checksums():
+    folder = find_dataset("ml-100k")
+    if not folder.is_dir():
+        pytest.skip("the configured copy is the zip, checked by its MD5")
+    for name, expected in datasets.DATASETS["ml-100k"].sha256.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == expected, name
+    items = load_movielens("ml-100k", download=False).items
+    assert len(items) == 1_682 and items.loc[items.item_id == 267, "title"].item() == "unknown"
 
 
 @real_copy

@@ -308,3 +308,35 @@ def test_caser_horizontal_filters_by_hand():
     e = table[[1, 4, 5]]
     by_hand = max(max(0.0, float((kernel[:, :, 0] * e[t:t + 2]).sum() + bias[0])) for t in (0, 1))
     assert out == pytest.approx(by_hand, rel=1e-5, abs=1e-7)
+
+
+# -- the same bits on every CPU --------------------------------------------------------------------
+_TRAIN_SCRIPT = """
+import hashlib, os, sys
+if sys.argv[1] == "one-core":
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+import numpy as np
+from recsys_helpers import deep
+rng = np.random.default_rng(0)
+x = {"history": rng.integers(0, 300, (2048, 8)).astype("int32"),
+     "candidate": rng.integers(1, 300, 2048).astype("int32")}
+y = rng.integers(0, 2, 2048).astype("float32")
+deep.seed_everything(0)
+model = deep.build_sequence_cnn(300, 8)
+model.compile(optimizer="adam", loss="binary_crossentropy")
+deep.train(model, (x, y), n_epochs=2, batch_size=512)
+weights = np.concatenate([w.ravel() for w in model.get_weights()])
+print(deep.tf.config.threading.get_intra_op_parallelism_threads(), os.environ["ONEDNN_MAX_CPU_ISA"],
+      hashlib.sha256(weights.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="Linux only")
+def test_training_gives_the_same_bits_on_one_core_as_on_all():
+    # TensorFlow splits sums across its threads, and its oneDNN kernels follow the CPU's
+    # instruction set; deep fixes both, so the number of cores must not change a single bit.
+    runs = [subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, mode], capture_output=True,
+                           text=True, check=True).stdout.split()
+            for mode in ("all-cores", "one-core")]  # fmt: skip
+    assert runs[0][:2] == [str(deep.TF_THREADS), "AVX2"]
+    assert runs[0] == runs[1]
