@@ -38,8 +38,8 @@ import shutil
 import sys
 import tempfile
 import urllib.error
-import warnings
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
