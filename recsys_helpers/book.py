@@ -5,7 +5,9 @@ Usage (``make book`` does this after setting up the environment)::
     python -m recsys_helpers.book                  # every notebooks/NN_*.ipynb, in order
     python -m recsys_helpers.book 01 03            # only chapters whose file starts with 01, 03
 
-Each notebook runs top to bottom in a fresh kernel, and its outputs are written back into the
+Each chapter is followed by its companion notebook of executed exercise solutions,
+``notebooks/solutions/NN_topic_solutions.ipynb`` (kept apart so that a teacher can hand out the
+chapter without them). Each notebook runs top to bottom in a fresh kernel, and its outputs are written back into the
 file, so what you then open in JupyterLab is what just ran. Execution counts run 1..n, no
 per-cell timing metadata is recorded and a cell's printed text is stored as one block however
 the kernel flushed it, so re-running an unchanged chapter leaves the file unchanged
@@ -38,6 +40,21 @@ def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> li
         found = [p for p in found if any(p.name.startswith(s) for s in selection)]
         if not found:
             raise SystemExit(f"no notebook in {folder} starts with any of {selection}")
+    return found
+
+
+def solutions_of(chapter: Path) -> Path:
+    """The companion notebook of ``chapter``'s exercise solutions (it may not exist)."""
+    return chapter.parent / "solutions" / f"{chapter.stem}_solutions.ipynb"
+
+
+def notebooks(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
+    """What ``make book`` runs: each selected chapter, then its solutions notebook if any."""
+    found = []
+    for chapter in chapters(selection, folder):
+        found.append(chapter)
+        if solutions_of(chapter).is_file():
+            found.append(solutions_of(chapter))
     return found
 
 
@@ -92,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rows = []
-    for path in chapters(args.chapters):
+    for path in notebooks(args.chapters):
         print(f"running {path.name} ...", flush=True)
         start = time.perf_counter()
         try:

@@ -9,7 +9,15 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from recsys_helpers.book import chapters, execute, main, merge_streams, show_source
+from recsys_helpers.book import (
+    chapters,
+    execute,
+    main,
+    merge_streams,
+    notebooks,
+    show_source,
+    solutions_of,
+)
 
 
 def write_notebook(path, *sources):
@@ -64,6 +72,16 @@ def test_chapters_are_numbered_notebooks_in_order(tmp_path):
         chapters(["99"], folder=tmp_path)
 
 
+def test_each_chapter_runs_before_its_solutions(tmp_path):
+    for name in ["01_a.ipynb", "02_b.ipynb"]:
+        write_notebook(tmp_path / name, "1")
+    (tmp_path / "solutions").mkdir()
+    write_notebook(tmp_path / "solutions" / "01_a_solutions.ipynb", "1")
+    assert [str(p.relative_to(tmp_path)) for p in notebooks(folder=tmp_path)] == [
+        "01_a.ipynb", "solutions/01_a_solutions.ipynb", "02_b.ipynb"]
+    assert notebooks(["02"], folder=tmp_path) == [tmp_path / "02_b.ipynb"]
+
+
 def test_main_reports_each_chapter_and_fails_when_one_fails(tmp_path, monkeypatch, capsys):
     write_notebook(tmp_path / "01_ok.ipynb", "1 + 1")
     write_notebook(tmp_path / "02_broken.ipynb", "raise ValueError('on purpose')")
@@ -89,7 +107,7 @@ def test_show_source_renders_a_python_block():
 
 
 @pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
-def test_every_chapter_has_graded_exercises_with_solutions(path):
+def test_every_chapter_has_graded_exercises_and_executed_solutions(path):
     markdown = [c.source for c in nbformat.read(path, as_version=4).cells
                 if c.cell_type == "markdown"]  # fmt: skip
     exercises = [m for m in markdown if re.search(r"^#+ .*Exercises", m, re.M)]
@@ -97,10 +115,22 @@ def test_every_chapter_has_graded_exercises_with_solutions(path):
     text = exercises[0]
     assert len(re.findall(r"^\d+\. \*\*\(", text, re.M)) >= 3  # numbered, graded exercises
     assert "**(Predict, then run.)**" in text
-    assert "<details>" in text and "</details>" in text  # solutions folded away
+    # Solutions live in a companion notebook a teacher can withhold, linked from the chapter.
+    assert "<details>" not in text
+    solutions = solutions_of(path)
+    assert f"(solutions/{solutions.name})" in text
+    cells = nbformat.read(solutions, as_version=4).cells
+    solved = [c for c in cells if c.cell_type == "markdown"
+              and re.match(r"## Exercise \d+", c.source)]  # fmt: skip
+    assert len(solved) >= 3
+    # Each claimed outcome is checked where it is computed: at least three asserting cells.
+    asserting = [c for c in cells if c.cell_type == "code" and re.search(r"^\s*assert ",
+                                                                           c.source, re.M)]
+    assert len(asserting) >= 3
+    assert all(c.get("outputs") is not None for c in cells if c.cell_type == "code")
 
 
-@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
 def test_no_chapter_stores_warnings_or_log_noise(path):
     for cell in nbformat.read(path, as_version=4).cells:
         for output in cell.get("outputs", []):
