@@ -12,7 +12,8 @@ file, so what you then open in JupyterLab is what just ran. Execution counts run
 per-cell timing metadata is recorded and a cell's printed text is stored as one block however
 the kernel flushed it, so re-running an unchanged chapter leaves the file unchanged
 (``git diff`` stays empty) — except for cells that report measurements of the machine
-(chapter 10's fit times and traced memory), which the tests do not compare.
+(chapter 06's and chapter 10's fit times, chapter 10's traced memory), which the tests do not
+compare (they are tagged ``nbval-ignore-output`` and assert their invariants instead).
 """
 
 from __future__ import annotations

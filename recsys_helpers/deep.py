@@ -98,8 +98,9 @@ with _quiet_stderr_fd():
 layers = keras.layers
 
 __all__ = ["Caser", "GRURecommender", "NeuralCF", "SequenceCNN", "build_caser", "build_gru",
-           "build_neural_cf", "build_sequence_cnn", "gru_states", "keras", "rnn_states",
-           "seed_everything", "train"]  # fmt: skip
+           "build_neural_cf", "build_sequence_cnn", "conv1d", "dense_layer", "gru_states",
+           "gru_states_reset_before",
+           "keras", "rnn_states", "seed_everything", "train"]  # fmt: skip
 
 
 # -- reproducibility ------------------------------------------------------------------------------
@@ -229,6 +230,43 @@ def build_gru(n_tokens: int, length: int, embedding_dim: int = 64, units: int = 
 
 
 # -- recurrences, by hand -------------------------------------------------------------------------
+def dense_layer(x, W, b, activation=None) -> np.ndarray:
+    r"""A fully connected layer, :math:`y = f(W x + b)`, in NumPy — the formula the source gives
+    for a CNN (its §3.3.2), which is in fact the formula of a *dense* layer: every output mixes
+    every input with its own weight.
+
+    ``x`` has shape (input_dim,), ``W`` (units, input_dim), ``b`` (units,); ``activation`` is a
+    function (identity if ``None``). Keras' ``Dense`` computes the same with ``kernel`` :math:`=
+    W^\top`.
+    """
+    x, W, b = (np.asarray(a, dtype=np.float64) for a in (x, W, b))
+    y = W @ x + b
+    return y if activation is None else activation(y)
+
+
+def conv1d(x, kernel, bias, activation=None) -> np.ndarray:
+    r"""A one-dimensional convolution ("valid" padding, stride 1), as ``keras.layers.Conv1D``:
+
+    .. math::
+        y_{t,f} = f\Bigl(\sum_{j=0}^{k-1} \sum_{c} K_{j,c,f}\, x_{t+j,c} + b_f\Bigr),
+        \qquad t = 0, \dots, T - k
+
+    The *same* small kernel :math:`K` (shape (k, channels, filters)) is applied at every
+    position :math:`t` of the sequence ``x`` (shape (T, channels)); a dense layer would give
+    every position its own weights. Returns shape (T - k + 1, filters). Chapter 07, section 7.2.
+    """
+    x, kernel, bias = (np.asarray(a, dtype=np.float64) for a in (x, kernel, bias))
+    k = kernel.shape[0]
+    if x.ndim != 2 or kernel.ndim != 3 or kernel.shape[1] != x.shape[1]:
+        raise ValueError(f"x must be (T, channels) and kernel (k, channels, filters); got "
+                         f"{x.shape} and {kernel.shape}")  # fmt: skip
+    if x.shape[0] < k:
+        raise ValueError(f"the sequence ({x.shape[0]} steps) is shorter than the kernel ({k})")
+    windows = np.stack([x[t:t + k] for t in range(x.shape[0] - k + 1)])  # (positions, k, c)
+    y = np.einsum("tjc,jcf->tf", windows, kernel) + bias
+    return y if activation is None else activation(y)
+
+
 def rnn_states(inputs, W, U, b, h0=None, activation=np.tanh) -> np.ndarray:
     r"""The simple recurrence :math:`h_t = f(W x_t + U h_{t-1} + b)`, step by step in NumPy.
 
@@ -274,6 +312,41 @@ def gru_states(inputs, kernel, recurrent_kernel, bias) -> np.ndarray:
         z = sigmoid(from_x[:units] + from_h[:units])
         r = sigmoid(from_x[units:2 * units] + from_h[units:2 * units])
         candidate = np.tanh(from_x[2 * units:] + r * from_h[2 * units:])
+        h = z * h + (1 - z) * candidate
+        states.append(h)
+    return np.array(states)
+
+
+def gru_states_reset_before(inputs, kernel, recurrent_kernel, bias) -> np.ndarray:
+    r"""A GRU in the original form of Cho et al. (2014), step by step in NumPy: the reset gate
+    is applied to the previous state *before* the recurrent product. These are the weights and
+    conventions of ``keras.layers.GRU(reset_after=False)`` (gates ordered update, reset,
+    candidate; one bias vector):
+
+    .. math::
+        z_t &= \sigma(x_t W_z + h_{t-1} U_z + b_z) \\
+        r_t &= \sigma(x_t W_r + h_{t-1} U_r + b_r) \\
+        \tilde h_t &= \tanh\bigl(x_t W_h + (r_t \odot h_{t-1}) U_h + b_h\bigr) \\
+        h_t &= z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t
+
+    ``kernel`` is :math:`[W_z\,W_r\,W_h]` (input_dim, 3 units), ``recurrent_kernel``
+    :math:`[U_z\,U_r\,U_h]` (units, 3 units), ``bias`` :math:`[b_z\,b_r\,b_h]` (3 units,).
+    Returns the states :math:`h_1..h_T` from :math:`h_0 = 0`, shape (T, units). Compare
+    :func:`gru_states` (Keras' default, ``reset_after=True``).
+    """
+    kernel, recurrent_kernel, bias = (np.asarray(a, dtype=np.float64)
+                                      for a in (kernel, recurrent_kernel, bias))  # fmt: skip
+    units = recurrent_kernel.shape[0]
+
+    def sigmoid(v):
+        return 1.0 / (1.0 + np.exp(-v))
+
+    h, states = np.zeros(units), []
+    for x in np.asarray(inputs, dtype=np.float64):
+        from_x = x @ kernel + bias
+        z = sigmoid(from_x[:units] + h @ recurrent_kernel[:, :units])
+        r = sigmoid(from_x[units:2 * units] + h @ recurrent_kernel[:, units:2 * units])
+        candidate = np.tanh(from_x[2 * units:] + (r * h) @ recurrent_kernel[:, 2 * units:])
         h = z * h + (1 - z) * candidate
         states.append(h)
     return np.array(states)
@@ -388,8 +461,9 @@ class NeuralCF(_KerasRecommender):
     0; held-out items stay eligible, so validation cannot leak into training), and the
     model (:func:`build_neural_cf`) is trained with binary cross-entropy and Adam. With
     ``validation`` ratings, training stops when their NDCG@10 (full ranking) stops improving.
-    Unknown users get the popularity ranking. Defaults are the settings chapter 06 selects on
-    validation data.
+    Unknown users get the popularity ranking. Defaults: ``kind``, ``l2`` and ``n_epochs`` are
+    chapter 06's choices on validation data; ``n_factors``, the learning rate, the batch size
+    and ``n_negatives`` are common settings that were not tuned.
     """
 
     def __init__(self, kind: str = "gmf", n_factors: int = 32, hidden: tuple = (64, 32),

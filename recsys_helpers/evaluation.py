@@ -31,7 +31,8 @@ from . import metrics as m
 from .interactions import validate_ratings
 
 __all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_topn",
-           "results_board", "sampled_ranks"]  # fmt: skip
+           "item_ranks", "paired_difference", "per_item_metrics", "results_board",
+           "sampled_ranks"]  # fmt: skip
 
 RANKING_METRICS: dict[str, Callable] = {
     "precision": m.precision_at_k,
@@ -112,6 +113,82 @@ def sampled_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: i
     pos_scores = model.score(positives)[:, None]
     rank = 1 + (neg_scores > pos_scores).sum(axis=1) + 0.5 * (neg_scores == pos_scores).sum(axis=1)
     return positives.assign(rank=rank)
+
+
+def item_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int | None = None,
+               seed: int = 0, chunk_users: int = 256) -> pd.DataFrame:  # fmt: skip
+    """Rank of each held-out item among the items its user never touched — all of them, or a
+    random sample.
+
+    The negatives of a test pair are the items of the training catalogue that its user did not
+    interact with in ``train`` or ``test``. With ``n_negatives=None`` (**full ranking**) every
+    one of them is a negative; with ``n_negatives=n`` only ``n`` drawn at random, exactly as
+    :func:`sampled_ranks` (which this then calls). Either way the rank is 1 + the number of
+    negatives scored higher (ties count half), so both protocols measure the same thing — where
+    each held-out item lands against items the user never chose — and differ only in how many
+    competitors it meets. Returns the test pairs with a ``rank`` column.
+    """
+    if n_negatives is not None:
+        return sampled_ranks(model, train, test, n_negatives, seed)
+    catalogue = model.items_.ids
+    touched = pd.concat([train[["user_id", "item_id"]], test[["user_id", "item_id"]]])
+    positives = test[["user_id", "item_id"]].reset_index(drop=True)
+    pos_scores = model.score(positives)
+    rank = np.empty(len(positives))
+    users = pd.unique(positives["user_id"])
+    column = pd.Index(catalogue)
+    for start in range(0, len(users), chunk_users):
+        chunk = users[start:start + chunk_users]
+        grid = model.score(pd.DataFrame({"user_id": np.repeat(chunk, len(catalogue)),
+                                         "item_id": np.tile(catalogue, len(chunk))}))
+        grid = grid.reshape(len(chunk), len(catalogue)).astype(float)
+        row_of = pd.Index(chunk)
+        mine = touched[touched["user_id"].isin(chunk)]
+        col = column.get_indexer(mine["item_id"])
+        keep = col >= 0
+        grid[row_of.get_indexer(mine["user_id"])[keep], col[keep]] = np.nan  # not a negative
+        rows = np.flatnonzero(positives["user_id"].isin(chunk).to_numpy())
+        scores = grid[row_of.get_indexer(positives["user_id"].to_numpy()[rows])]
+        p = pos_scores[rows][:, None]
+        rank[rows] = 1 + (scores > p).sum(axis=1) + 0.5 * (scores == p).sum(axis=1)
+    return positives.assign(rank=rank)
+
+
+def per_item_metrics(ranks: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    r"""Per-user HR@k and NDCG@k of held-out items ranked one at a time (:func:`item_ranks`).
+
+    For each held-out item with rank :math:`r`: hit :math:`= [r \le k]` and, since the item is
+    the only relevant one in its ranking (ideal DCG 1), NDCG@k :math:`= [r \le k]/\log_2(r+1)`.
+    Each user's value is the mean over their held-out items. Returns a DataFrame indexed by
+    ``user_id`` with columns ``hit_rate, ndcg``; the same numbers under full or sampled ranking
+    differ only by the protocol.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k!r}")
+    rank = ranks["rank"].to_numpy(dtype=float)
+    hit = rank <= k
+    gain = np.where(hit, 1.0 / np.log2(rank + 1), 0.0)
+    frame = pd.DataFrame({"user_id": ranks["user_id"].to_numpy(), "hit_rate": hit.astype(float),
+                          "ndcg": gain})  # fmt: skip
+    return frame.groupby("user_id")[["hit_rate", "ndcg"]].mean()
+
+
+def paired_difference(a: pd.Series, b: pd.Series, n_resamples: int = 1000, level: float = 0.95,
+                      seed: int = 0) -> tuple[float, float, float]:  # fmt: skip
+    """Mean of ``a - b`` over users and its percentile bootstrap interval, resampling *users*
+    (the same users for both models, so what every user shares cancels out).
+
+    ``a`` and ``b`` are per-user values indexed by user (e.g. a column of
+    :func:`per_item_metrics`, or a metric with ``per_user=True``); they must cover the same
+    users. Returns ``(mean difference, low, high)``: an interval that excludes 0 says ``a`` and
+    ``b`` differ beyond what other users would change.
+    """
+    a, b = pd.Series(a), pd.Series(b)
+    if a.index.has_duplicates or b.index.has_duplicates or set(a.index) != set(b.index):
+        raise ValueError("a and b must be per-user values for the same users")
+    difference = (a - b.reindex(a.index)).to_numpy(dtype=float)
+    low, high = bootstrap_interval(difference, n_resamples, level, seed)
+    return float(difference.mean()), low, high
 
 
 def evaluate_topn(

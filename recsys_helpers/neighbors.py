@@ -318,13 +318,15 @@ class ItemKNN(_NeighborhoodModel):
 
 
 class UserItemKNN(Recommender):
-    r"""A user-based and an item-based neighbourhood, blended (Wang, de Vries & Reinders, 2006).
+    r"""A user-based and an item-based neighbourhood, blended: a simple version of the similarity
+    fusion of Wang, de Vries & Reinders (2006), who combine both sources inside one predictor.
 
     .. math:: \hat r_{ui} = w\,\hat r^{\,\text{item}}_{ui} + (1 - w)\,\hat r^{\,\text{user}}_{ui}
 
     The two models look at different evidence — people like *u* who rated *i*, and movies like
-    *i* that *u* rated — so their errors are only partly correlated and the average is more
-    accurate than either (chapter 04, "Two neighbourhoods are better than one"). Both sides share
+    *i* that *u* rated — so their errors are not perfectly correlated (0.95 on ML-100K's
+    validation split), and on ML-100K the average is more accurate than either on every official
+    fold (chapter 04, "Two neighbourhoods are better than one"). Both sides share
     ``k``, ``min_k``, ``centering``, ``min_support`` and ``shrinkage``; each has its own
     similarity. Fallbacks are those of the two models.
 

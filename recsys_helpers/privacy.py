@@ -33,7 +33,7 @@ from .scale import keep_top_k
 from .similarity import pairwise_similarity
 
 __all__ = ["keep_probability", "laplace_mechanism", "neighbor_list_exposure", "privatize_ratings",
-           "randomized_response", "unbias_randomized_response"]  # fmt: skip
+           "randomized_response", "unbias_randomized_response", "user_level_epsilon"]  # fmt: skip
 
 MECHANISMS = ("randomized_response", "laplace")
 
@@ -154,6 +154,22 @@ def privatize_ratings(ratings: pd.DataFrame, epsilon: float,
         if unbias:
             noisy = unbias_randomized_response(noisy, stars, epsilon)
     return ratings.assign(rating=noisy)
+
+
+def user_level_epsilon(ratings: pd.DataFrame, epsilon: float) -> pd.Series:
+    r"""The privacy budget each user spends on their whole profile when every one of their
+    ratings is perturbed with budget ``epsilon`` (as :func:`privatize_ratings` does).
+
+    By sequential composition (Dwork & Roth, 2014, §3.5), :math:`n` reports about one
+    person, each :math:`\varepsilon`-differentially private, are together
+    :math:`n\varepsilon`-private: a user with :math:`n_u` ratings has
+    :math:`n_u \varepsilon` protection for their profile (*user-level*), while each single
+    rating has :math:`\varepsilon` (*item-level*). Returns :math:`n_u \varepsilon` indexed by
+    ``user_id``.
+    """
+    validate_ratings(ratings, require_rating=False)
+    epsilon = _check_epsilon(epsilon)
+    return ratings.groupby("user_id").size().astype(float).mul(epsilon).rename("epsilon")
 
 
 def neighbor_list_exposure(ratings: pd.DataFrame, k: int = 10) -> pd.DataFrame:

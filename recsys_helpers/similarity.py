@@ -228,9 +228,12 @@ def pearson_baseline(x, y, baseline_x, baseline_y) -> PairSimilarity:
 
 
 def shrink(similarity, support, shrinkage: float):
-    r"""Shrink a similarity towards 0 when its support is small (Koren, 2010):
+    r"""Shrink a similarity towards 0 when its support is small:
 
     .. math:: s' = s \cdot \frac{n - 1}{n - 1 + \lambda}
+
+    This is Surprise's variant (Hug, 2020), 0 at :math:`n = 1`; Koren (2010) shrinks by
+    :math:`n / (n + \lambda)`, and Herlocker et al. (1999) weight by :math:`\min(n, 50) / 50`.
 
     With :math:`\lambda = 100`, a correlation computed on 5 co-rated items keeps
     :math:`4/104 \approx 4\%` of its value, one computed on 200 items about two thirds.

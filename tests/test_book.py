@@ -86,8 +86,8 @@ def test_main_reports_each_chapter_and_fails_when_one_fails(tmp_path, monkeypatc
     write_notebook(tmp_path / "01_ok.ipynb", "1 + 1")
     write_notebook(tmp_path / "02_broken.ipynb", "raise ValueError('on purpose')")
     monkeypatch.setattr("recsys_helpers.book.NOTEBOOKS", tmp_path)
-    monkeypatch.setattr("recsys_helpers.book.chapters",
-                        lambda selection=None: chapters(selection, folder=tmp_path))  # fmt: skip
+    monkeypatch.setattr("recsys_helpers.book.notebooks",
+                        lambda selection=None: notebooks(selection, folder=tmp_path))  # fmt: skip
     assert main([]) == 1
     out = capsys.readouterr().out
     assert "01_ok" in out and " ok" in out

@@ -233,6 +233,34 @@ def test_gru_by_hand_against_keras():
     np.testing.assert_allclose(deep.gru_states(x[:1], *weights)[0], (1 - z) * candidate)
 
 
+def test_gru_reset_before_matches_keras_reset_after_false_and_differs_from_the_default():
+    rng = np.random.default_rng(1)
+    units, dim = 3, 2
+    weights = [rng.normal(size=(dim, 3 * units)), rng.normal(size=(units, 3 * units)),
+               rng.normal(size=3 * units)]  # fmt: skip
+    x = rng.normal(size=(5, dim))
+    layer = keras.layers.GRU(units, return_sequences=True, reset_after=False)
+    layer.build((None, 5, dim))
+    layer.set_weights(weights)
+    expected = np.asarray(layer(x[None].astype("float32")))[0]
+    states = deep.gru_states_reset_before(x, *weights)
+    np.testing.assert_allclose(states, expected, rtol=1e-4, atol=1e-6)
+    # Step 2 by hand: the reset gate scales h1 before the recurrent product.
+    h1 = states[0]
+    r = 1 / (1 + np.exp(-(x[1] @ weights[0][:, units:2 * units] + weights[2][units:2 * units]
+                          + h1 @ weights[1][:, units:2 * units])))  # fmt: skip
+    z = 1 / (1 + np.exp(-(x[1] @ weights[0][:, :units] + weights[2][:units]
+                          + h1 @ weights[1][:, :units])))  # fmt: skip
+    candidate = np.tanh(x[1] @ weights[0][:, 2 * units:] + weights[2][2 * units:]
+                        + (r * h1) @ weights[1][:, 2 * units:])  # fmt: skip
+    np.testing.assert_allclose(states[1], z * h1 + (1 - z) * candidate, rtol=1e-12)
+    # The same numbers in Keras' default form (the bias as the input bias, no recurrent bias)
+    # give other states from step 2 on: the two forms are different functions.
+    after = deep.gru_states(x, weights[0], weights[1], np.vstack([weights[2], np.zeros(3 * units)]))
+    np.testing.assert_allclose(after[0], states[0], rtol=1e-12)
+    assert np.abs(after[1:] - states[1:]).max() > 1e-3
+
+
 def test_sequence_cnn_fast_scoring_matches_the_keras_model():
     ratings = cyclic_ratings(n_users=12, n_items=10, length=6)
     model = deep.SequenceCNN(length=3, embedding_dim=4, filters=5, hidden=6, n_epochs=1).fit(ratings)
@@ -340,3 +368,38 @@ def test_training_gives_the_same_bits_on_one_core_as_on_all():
             for mode in ("all-cores", "one-core")]  # fmt: skip
     assert runs[0][:2] == [str(deep.TF_THREADS), "AVX2"]
     assert runs[0] == runs[1]
+
+
+# -- the source's formula y = f(Wx + b) (a dense layer) against a convolution ----------------------
+def test_dense_layer_by_hand():
+    # W = [[1, 2], [0, -1]], x = (3, 1), b = (0.5, 0): Wx + b = (5.5, -1); ReLU -> (5.5, 0)
+    y = deep.dense_layer([3, 1], [[1, 2], [0, -1]], [0.5, 0], activation=lambda v: np.maximum(v, 0))
+    np.testing.assert_allclose(y, [5.5, 0.0])
+
+
+def test_conv1d_by_hand_slides_one_kernel_over_the_sequence():
+    # x = 1, 2, 3, 4 (one channel), kernel (1, -1) (k = 2, one filter), bias 0.5:
+    # y_t = x_t - x_{t+1} + 0.5 = -0.5 at every position.
+    x = np.array([[1.0], [2.0], [3.0], [4.0]])
+    kernel = np.array([1.0, -1.0]).reshape(2, 1, 1)
+    np.testing.assert_allclose(deep.conv1d(x, kernel, [0.5]), [[-0.5], [-0.5], [-0.5]])
+    with pytest.raises(ValueError, match="shorter than the kernel"):
+        deep.conv1d(x[:1], kernel, [0.5])
+    with pytest.raises(ValueError, match="kernel"):
+        deep.conv1d(x, kernel.reshape(2, 1, 1, 1), [0.5])
+
+
+def test_conv1d_and_dense_layer_match_keras():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 7, 3)).astype("float32")
+    conv = keras.layers.Conv1D(4, 3, activation="relu")
+    expected = np.asarray(conv(x))[0]
+    kernel, bias = conv.get_weights()
+    np.testing.assert_allclose(deep.conv1d(x[0], kernel, bias, lambda v: np.maximum(v, 0)),
+                               expected, atol=1e-5)  # fmt: skip
+    dense = keras.layers.Dense(5, activation="sigmoid")
+    flat = x.reshape(1, -1)
+    expected = np.asarray(dense(flat))[0]
+    W, b = dense.get_weights()
+    np.testing.assert_allclose(deep.dense_layer(flat[0], W.T, b, lambda v: 1 / (1 + np.exp(-v))),
+                               expected, atol=1e-6)  # fmt: skip

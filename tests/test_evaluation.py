@@ -13,6 +13,9 @@ from recsys_helpers.evaluation import (
     evaluate_next_item,
     evaluate_ratings,
     evaluate_topn,
+    item_ranks,
+    paired_difference,
+    per_item_metrics,
     results_board,
     sampled_ranks,
 )
@@ -195,3 +198,71 @@ def test_results_board_by_hand():
         results_board(pd.concat([runs, runs]), {"ndcg": "NDCG"})
     with pytest.raises(ValueError, match="lacks the column"):
         results_board(runs.drop(columns="value"), {"ndcg": "NDCG"})
+
+
+class _FixedScores:
+    """A stand-in model whose scores are a fixed table (user, item) -> score."""
+
+    def __init__(self, table):
+        self.table = table
+        self.items_ = type("Items", (), {"ids": np.array(sorted({i for _, i in table}))})()
+
+    def score(self, pairs):
+        return np.array([self.table[(u, i)] for u, i in zip(pairs.user_id, pairs.item_id,
+                                                              strict=True)], dtype=float)
+
+
+def test_item_ranks_full_ranking_by_hand():
+    # User 1 touched item 1 in training; held out 2 and 4. Negatives: 3 and 5 (never touched).
+    # Scores 1:9, 2:5, 3:7, 4:3, 5:5. Item 2: 1 + one higher (3) + half a tie (5) = 2.5.
+    # Item 4: 1 + two higher (3, 5) = 3. Item 1 (touched, score 9) is no negative.
+    scores = {(1, 1): 9, (1, 2): 5, (1, 3): 7, (1, 4): 3, (1, 5): 5}
+    train = pd.DataFrame({"user_id": [1], "item_id": [1], "rating": [4.0]})
+    test = pd.DataFrame({"user_id": [1, 1], "item_id": [2, 4], "rating": [5.0, 3.0]})
+    ranks = item_ranks(_FixedScores(scores), train, test)
+    assert ranks["rank"].tolist() == [2.5, 3.0]
+    # k = 2: neither is in the top 2. k = 3: both are; NDCG = mean(1/log2(3.5), 1/log2(4)).
+    assert per_item_metrics(ranks, k=2).loc[1].tolist() == [0.0, 0.0]
+    by_hand = (1 / np.log2(3.5) + 1 / np.log2(4)) / 2
+    np.testing.assert_allclose(per_item_metrics(ranks, k=3).loc[1], [1.0, by_hand])
+
+
+def test_full_ranks_equal_sampled_ranks_with_every_untouched_item_sampled(world):
+    train, test = stratified_split(world, 0.25, seed=0)
+    model = EASE(l2=50.0).fit(train)
+    some = test[test.user_id.isin(test.user_id.unique()[:20])]
+    full = item_ranks(model, train, some, chunk_users=7)
+    touched = pd.concat([train, test]).groupby("user_id").item_id.nunique()
+    n_all = len(model.items_.ids) - touched[some.user_id.unique()].max()
+    # A user with exactly n_all untouched items gets all of them as "sampled" negatives.
+    user = touched[some.user_id.unique()].idxmax()
+    mine = some[some.user_id == user]
+    sampled = item_ranks(model, train, mine, n_negatives=n_all, seed=3)
+    np.testing.assert_allclose(sampled["rank"], full[full.user_id == user]["rank"])
+    # More competitors can only push a held-out item down.
+    fewer = item_ranks(model, train, some, n_negatives=10, seed=0)
+    assert (fewer["rank"].to_numpy() <= full["rank"].to_numpy()).all()
+
+
+def test_per_item_metrics_match_evaluate_topn_sampled(world):
+    train, test = stratified_split(world, 0.25, seed=0)
+    table = evaluate_topn({"ease": lambda: EASE(l2=50.0)}, train, test, sampled_negatives=20,
+                          seed=4)  # fmt: skip
+    model = EASE(l2=50.0).fit(train)
+    mine = per_item_metrics(item_ranks(model, train, test, n_negatives=20, seed=4), k=10)
+    values = table.set_index("metric").value
+    assert values["hit_rate"] == pytest.approx(mine.hit_rate.mean())
+    assert values["ndcg"] == pytest.approx(mine.ndcg.mean())
+
+
+def test_paired_difference_by_hand_and_alignment():
+    a = pd.Series([0.5, 0.2, 0.9], index=["u", "v", "w"])
+    b = pd.Series([0.1, 0.4, 0.4], index=["w", "u", "v"])  # other order: aligned by user
+    mean, low, high = paired_difference(a, b)
+    # Differences: u 0.1, v -0.2, w 0.8; mean 0.7/3.
+    assert mean == pytest.approx(0.7 / 3)
+    assert -0.2 - 1e-12 <= low <= mean <= high <= 0.8 + 1e-12
+    const = paired_difference(pd.Series([1.0, 2.0]), pd.Series([0.5, 1.5]))
+    assert const == pytest.approx((0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="same users"):
+        paired_difference(a, b.iloc[:2])

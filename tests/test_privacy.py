@@ -13,6 +13,7 @@ from recsys_helpers.privacy import (
     privatize_ratings,
     randomized_response,
     unbias_randomized_response,
+    user_level_epsilon,
 )
 
 STARS = [1, 2, 3, 4, 5]
@@ -135,3 +136,13 @@ def test_neighbor_list_exposure_falls_as_items_get_more_raters():
     assert lift[table.n_raters >= 50].mean() < 2  # a popular item's list says little more
     with pytest.raises(ValueError, match="user_id"):
         neighbor_list_exposure(ratings.rename(columns={"user_id": "user"}))
+
+
+def test_user_level_epsilon_by_hand():
+    # Sequential composition: user "a" sends 3 reports at eps = 0.5, so 1.5 for the profile.
+    ratings = pd.DataFrame({"user_id": ["a", "a", "a", "b"], "item_id": [1, 2, 3, 1],
+                            "rating": [4.0, 3.0, 5.0, 1.0]})
+    budget = user_level_epsilon(ratings, 0.5)
+    assert budget.to_dict() == {"a": 1.5, "b": 0.5}
+    with pytest.raises(ValueError, match="epsilon"):
+        user_level_epsilon(ratings, 0.0)
