@@ -588,9 +588,9 @@ def _verify_files(source: _Source, spec: DatasetSpec, verify: bool) -> None:
         raise DatasetError(
             f"{source.describe(name)} is not the canonical {spec.name} file: SHA-256 {found}, "
             f"expected {expected}{others}. The copy is damaged or modified (a changed byte, "
-            "other line endings). Delete the folder and load again to download a fresh copy, "
-            f"or point {ENV_VAR} at a clean copy; pass verify=False to load a modified copy on "
-            "purpose."
+            f"other line endings). Point {ENV_VAR} at a clean copy, or delete the folder (if it is "
+            "yours to delete) and load again to download a fresh one; pass verify=False to load "
+            "a modified copy on purpose."
         )
     key = str(source.location)
     if key not in _WARNED_MODIFIED:

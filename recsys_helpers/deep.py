@@ -56,7 +56,11 @@ for _name, _value in TF_SETTINGS.items():
 #: TensorFlow's intra-op threads. Kernels split their sums across threads, so the thread count
 #: changes the rounding: it is fixed (by default 2, whatever the number of cores) so that a
 #: laptop and a 64-core server train the same model. ``RECSYS_TF_THREADS`` overrides it.
-TF_THREADS = int(os.environ.get("RECSYS_TF_THREADS", "2"))
+TF_THREADS = os.environ.get("RECSYS_TF_THREADS", "2")
+if not TF_THREADS.isdigit() or int(TF_THREADS) < 1:
+    raise ValueError(f"RECSYS_TF_THREADS must be a whole number of threads, at least 1; got "
+                     f"{TF_THREADS!r}")
+TF_THREADS = int(TF_THREADS)
 
 
 @contextlib.contextmanager
@@ -240,6 +244,9 @@ def dense_layer(x, W, b, activation=None) -> np.ndarray:
     W^\top`.
     """
     x, W, b = (np.asarray(a, dtype=np.float64) for a in (x, W, b))
+    if x.ndim != 1 or b.ndim != 1 or W.shape != (len(b), len(x)):
+        raise ValueError(f"W must have shape (units, input_dim) = ({b.size}, {x.size}), got "
+                         f"{W.shape} (a Keras Dense kernel is (input_dim, units): pass kernel.T)")
     y = W @ x + b
     return y if activation is None else activation(y)
 
@@ -256,10 +263,11 @@ def conv1d(x, kernel, bias, activation=None) -> np.ndarray:
     every position its own weights. Returns shape (T - k + 1, filters). Chapter 07, section 7.2.
     """
     x, kernel, bias = (np.asarray(a, dtype=np.float64) for a in (x, kernel, bias))
+    if (x.ndim != 2 or kernel.ndim != 3 or kernel.shape[1] != x.shape[1]
+            or bias.shape != (kernel.shape[2],)):
+        raise ValueError(f"x must be (T, channels), kernel (k, channels, filters) and bias "
+                         f"(filters,); got {x.shape}, {kernel.shape} and {bias.shape}")
     k = kernel.shape[0]
-    if x.ndim != 2 or kernel.ndim != 3 or kernel.shape[1] != x.shape[1]:
-        raise ValueError(f"x must be (T, channels) and kernel (k, channels, filters); got "
-                         f"{x.shape} and {kernel.shape}")  # fmt: skip
     if x.shape[0] < k:
         raise ValueError(f"the sequence ({x.shape[0]} steps) is shorter than the kernel ({k})")
     windows = np.stack([x[t:t + k] for t in range(x.shape[0] - k + 1)])  # (positions, k, c)
@@ -337,6 +345,9 @@ def gru_states_reset_before(inputs, kernel, recurrent_kernel, bias) -> np.ndarra
     kernel, recurrent_kernel, bias = (np.asarray(a, dtype=np.float64)
                                       for a in (kernel, recurrent_kernel, bias))  # fmt: skip
     units = recurrent_kernel.shape[0]
+    if bias.shape != (3 * units,):
+        raise ValueError(f"bias must have shape (3 units,) = ({3 * units},), got {bias.shape}; "
+                         "a (2, 3 units) bias belongs to reset_after=True: use gru_states")
 
     def sigmoid(v):
         return 1.0 / (1.0 + np.exp(-v))

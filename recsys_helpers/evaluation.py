@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as m
+from ._base import check_positive_int
 from .interactions import validate_ratings
 
 __all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_topn",
@@ -134,6 +135,10 @@ def item_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int 
     touched = pd.concat([train[["user_id", "item_id"]], test[["user_id", "item_id"]]])
     positives = test[["user_id", "item_id"]].reset_index(drop=True)
     pos_scores = model.score(positives)
+    if np.isnan(pos_scores).any():
+        raise ValueError(f"the model scored {int(np.isnan(pos_scores).sum())} held-out pair(s) "
+                         "as NaN; a NaN cannot be ranked")
+    check_positive_int("chunk_users", chunk_users)
     rank = np.empty(len(positives))
     users = pd.unique(positives["user_id"])
     column = pd.Index(catalogue)
@@ -142,6 +147,9 @@ def item_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int 
         grid = model.score(pd.DataFrame({"user_id": np.repeat(chunk, len(catalogue)),
                                          "item_id": np.tile(catalogue, len(chunk))}))
         grid = grid.reshape(len(chunk), len(catalogue)).astype(float)
+        if np.isnan(grid).any():
+            raise ValueError("the model scored some (user, item) pairs as NaN; a NaN cannot be "
+                             "ranked")
         row_of = pd.Index(chunk)
         mine = touched[touched["user_id"].isin(chunk)]
         col = column.get_indexer(mine["item_id"])

@@ -164,8 +164,9 @@ def user_level_epsilon(ratings: pd.DataFrame, epsilon: float) -> pd.Series:
     person, each :math:`\varepsilon`-differentially private, are together
     :math:`n\varepsilon`-private: a user with :math:`n_u` ratings has
     :math:`n_u \varepsilon` protection for their profile (*user-level*), while each single
-    rating has :math:`\varepsilon` (*item-level*). Returns :math:`n_u \varepsilon` indexed by
-    ``user_id``.
+    rating has :math:`\varepsilon` (*item-level*). This covers only the rating *values*:
+    which items a user rated is sent in the clear by :func:`privatize_ratings`, and is not
+    protected at all. Returns :math:`n_u \varepsilon` indexed by ``user_id``.
     """
     validate_ratings(ratings, require_rating=False)
     epsilon = _check_epsilon(epsilon)

@@ -112,7 +112,7 @@ def test_a_damaged_extracted_copy_is_refused_naming_file_checksums_and_remedy(
     assert canonical[first] != files[first]
     assert hashlib.sha256(canonical[first]).hexdigest() in message  # expected
     assert hashlib.sha256(files[first]).hexdigest() in message  # found
-    assert "RECSYS_DATA_HOME" in message and "Delete the folder" in message
+    assert "RECSYS_DATA_HOME at a clean copy" in message and "delete the folder" in message
     assert "verify=False" in message
     if damage == "CRLF line endings":
         assert "17 other file(s) differ too" in message

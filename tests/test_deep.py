@@ -403,3 +403,19 @@ def test_conv1d_and_dense_layer_match_keras():
     W, b = dense.get_weights()
     np.testing.assert_allclose(deep.dense_layer(flat[0], W.T, b, lambda v: 1 / (1 + np.exp(-v))),
                                expected, atol=1e-6)  # fmt: skip
+
+
+def test_numpy_twins_name_a_wrong_shape():
+    with pytest.raises(ValueError, match=r"kernel\.T"):
+        deep.dense_layer([1.0, 2.0, 3.0], np.ones((3, 2)), [0.0, 0.0])  # a Keras kernel, untransposed
+    with pytest.raises(ValueError, match="bias"):
+        deep.conv1d(np.ones((4, 1)), np.ones((2, 1, 1)), [0.0, 0.0])
+    with pytest.raises(ValueError, match="reset_after=True: use gru_states"):
+        deep.gru_states_reset_before(np.ones((2, 3)), np.ones((3, 6)), np.ones((2, 6)),
+                                     np.zeros((2, 6)))  # fmt: skip
+
+
+def test_a_bad_thread_count_is_named():
+    result = subprocess.run([sys.executable, "-c", "import recsys_helpers.deep"], capture_output=True,
+                            text=True, env={**__import__("os").environ, "RECSYS_TF_THREADS": "0"})
+    assert result.returncode != 0 and "RECSYS_TF_THREADS must be a whole number" in result.stderr

@@ -227,14 +227,29 @@ def test_item_ranks_full_ranking_by_hand():
     np.testing.assert_allclose(per_item_metrics(ranks, k=3).loc[1], [1.0, by_hand])
 
 
+def test_item_ranks_refuses_nan_scores_instead_of_ranking_them_first():
+    train = pd.DataFrame({"user_id": [1], "item_id": [1], "rating": [4.0]})
+    test = pd.DataFrame({"user_id": [1], "item_id": [2], "rating": [5.0]})
+    nan_positive = {(1, 1): 9, (1, 2): np.nan, (1, 3): 7}
+    with pytest.raises(ValueError, match="held-out pair.*NaN"):
+        item_ranks(_FixedScores(nan_positive), train, test)
+    nan_negative = {(1, 1): 9, (1, 2): 5, (1, 3): np.nan}
+    with pytest.raises(ValueError, match="NaN cannot be ranked"):
+        item_ranks(_FixedScores(nan_negative), train, test)
+    with pytest.raises(ValueError, match="chunk_users"):
+        item_ranks(_FixedScores({(1, 1): 9, (1, 2): 5}), train, test, chunk_users=0)
+
+
 def test_full_ranks_equal_sampled_ranks_with_every_untouched_item_sampled(world):
     train, test = stratified_split(world, 0.25, seed=0)
     model = EASE(l2=50.0).fit(train)
     some = test[test.user_id.isin(test.user_id.unique()[:20])]
     full = item_ranks(model, train, some, chunk_users=7)
-    touched = pd.concat([train, test]).groupby("user_id").item_id.nunique()
-    n_all = len(model.items_.ids) - touched[some.user_id.unique()].max()
-    # A user with exactly n_all untouched items gets all of them as "sampled" negatives.
+    catalogue = set(model.items_.ids)
+    touched = pd.concat([train, test]).groupby("user_id").item_id.agg(
+        lambda items: len(catalogue & set(items)))
+    n_all = len(catalogue) - touched[some.user_id.unique()].max()
+    # A user with exactly n_all untouched catalogue items gets all of them as "sampled" negatives.
     user = touched[some.user_id.unique()].idxmax()
     mine = some[some.user_id == user]
     sampled = item_ranks(model, train, mine, n_negatives=n_all, seed=3)
