@@ -1,4 +1,10 @@
-"""Plumbing shared by every model: the estimator contract of BOOK.md §3, written once.
+"""Plumbing shared by every model: the book's estimator contract, written once.
+
+The contract, in the scikit-learn habit: hyper-parameters in ``__init__`` (stored as given),
+learning in ``fit(ratings) -> self``, learned state in attributes ending in ``_``;
+``predict(pairs)`` returns a rating for each ``(user_id, item_id)`` row, falling back to a
+documented baseline for unknown users or items; ``recommend(user_ids, k, exclude_seen)`` returns
+``user_id, item_id, score, rank`` sorted by user, then rank.
 
 A model subclasses :class:`Recommender` and implements ``fit`` (calling :meth:`_fit_matrix`
 first) and ``_predict_index(u, i)``, which scores aligned arrays of user and item *positions*

@@ -275,6 +275,10 @@ def conv1d(x, kernel, bias, activation=None) -> np.ndarray:
     return y if activation is None else activation(y)
 
 
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
 def rnn_states(inputs, W, U, b, h0=None, activation=np.tanh) -> np.ndarray:
     r"""The simple recurrence :math:`h_t = f(W x_t + U h_{t-1} + b)`, step by step in NumPy.
 
@@ -310,15 +314,12 @@ def gru_states(inputs, kernel, recurrent_kernel, bias) -> np.ndarray:
                                       for a in (kernel, recurrent_kernel, bias))  # fmt: skip
     units = recurrent_kernel.shape[0]
 
-    def sigmoid(v):
-        return 1.0 / (1.0 + np.exp(-v))
-
     h, states = np.zeros(units), []
     for x in np.asarray(inputs, dtype=np.float64):
         from_x = x @ kernel + bias[0]
         from_h = h @ recurrent_kernel + bias[1]
-        z = sigmoid(from_x[:units] + from_h[:units])
-        r = sigmoid(from_x[units:2 * units] + from_h[units:2 * units])
+        z = _sigmoid(from_x[:units] + from_h[:units])
+        r = _sigmoid(from_x[units:2 * units] + from_h[units:2 * units])
         candidate = np.tanh(from_x[2 * units:] + r * from_h[2 * units:])
         h = z * h + (1 - z) * candidate
         states.append(h)
@@ -349,14 +350,11 @@ def gru_states_reset_before(inputs, kernel, recurrent_kernel, bias) -> np.ndarra
         raise ValueError(f"bias must have shape (3 units,) = ({3 * units},), got {bias.shape}; "
                          "a (2, 3 units) bias belongs to reset_after=True: use gru_states")
 
-    def sigmoid(v):
-        return 1.0 / (1.0 + np.exp(-v))
-
     h, states = np.zeros(units), []
     for x in np.asarray(inputs, dtype=np.float64):
         from_x = x @ kernel + bias
-        z = sigmoid(from_x[:units] + h @ recurrent_kernel[:, :units])
-        r = sigmoid(from_x[units:2 * units] + h @ recurrent_kernel[:, units:2 * units])
+        z = _sigmoid(from_x[:units] + h @ recurrent_kernel[:, :units])
+        r = _sigmoid(from_x[units:2 * units] + h @ recurrent_kernel[:, units:2 * units])
         candidate = np.tanh(from_x[2 * units:] + (r * h) @ recurrent_kernel[:, 2 * units:])
         h = z * h + (1 - z) * candidate
         states.append(h)

@@ -86,6 +86,13 @@ def evaluate_ratings(models: Mapping[str, Callable], folds: Sequence) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def _rank_among(positive_scores, negative_scores):
+    """1 + the number of negatives (each row) scored above its positive; ties count half.
+    Negatives marked NaN (not competitors) never count."""
+    p = np.asarray(positive_scores, dtype=float)[:, None]
+    return 1 + (negative_scores > p).sum(axis=1) + 0.5 * (negative_scores == p).sum(axis=1)
+
+
 def sampled_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int = 100,
                   seed: int = 0) -> pd.DataFrame:  # fmt: skip
     """Rank of each held-out item among ``n_negatives`` random items its user never touched.
@@ -111,9 +118,7 @@ def sampled_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: i
     users = np.repeat(positives["user_id"].to_numpy(), n_negatives)
     neg_scores = model.score(pd.DataFrame({"user_id": users, "item_id": negatives.ravel()}))
     neg_scores = neg_scores.reshape(len(positives), n_negatives)
-    pos_scores = model.score(positives)[:, None]
-    rank = 1 + (neg_scores > pos_scores).sum(axis=1) + 0.5 * (neg_scores == pos_scores).sum(axis=1)
-    return positives.assign(rank=rank)
+    return positives.assign(rank=_rank_among(model.score(positives), neg_scores))
 
 
 def item_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int | None = None,
@@ -157,8 +162,7 @@ def item_ranks(model, train: pd.DataFrame, test: pd.DataFrame, n_negatives: int 
         grid[row_of.get_indexer(mine["user_id"])[keep], col[keep]] = np.nan  # not a negative
         rows = np.flatnonzero(positives["user_id"].isin(chunk).to_numpy())
         scores = grid[row_of.get_indexer(positives["user_id"].to_numpy()[rows])]
-        p = pos_scores[rows][:, None]
-        rank[rows] = 1 + (scores > p).sum(axis=1) + 0.5 * (scores == p).sum(axis=1)
+        rank[rows] = _rank_among(pos_scores[rows], scores)
     return positives.assign(rank=rank)
 
 
@@ -171,8 +175,7 @@ def per_item_metrics(ranks: pd.DataFrame, k: int = 10) -> pd.DataFrame:
     ``user_id`` with columns ``hit_rate, ndcg``; the same numbers under full or sampled ranking
     differ only by the protocol.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k!r}")
+    check_positive_int("k", k)
     rank = ranks["rank"].to_numpy(dtype=float)
     hit = rank <= k
     gain = np.where(hit, 1.0 / np.log2(rank + 1), 0.0)
@@ -277,10 +280,8 @@ def evaluate_topn(
             known = relevant[np.isin(relevant["item_id"], model.items_.ids)]
             ranks = sampled_ranks(model, train, known, sampled_negatives, seed)
             predicted = time.perf_counter()
-            hit = ranks["rank"] <= k
-            gain = np.where(hit, 1.0 / np.log2(ranks["rank"] + 1), 0.0)
-            per_user = ranks.assign(hit=hit, gain=gain).groupby("user_id")[["hit", "gain"]].mean()
-            values["hit_rate"], values["ndcg"] = per_user["hit"], per_user["gain"]
+            per_user = per_item_metrics(ranks, k)
+            values["hit_rate"], values["ndcg"] = per_user["hit_rate"], per_user["ndcg"]
         for metric, value in values.items():
             low = high = np.nan
             if isinstance(value, pd.Series):  # per-user values: mean and bootstrap interval
