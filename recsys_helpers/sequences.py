@@ -24,7 +24,7 @@ from ._base import check_positive_int
 from .interactions import IdMap, validate_ratings
 
 __all__ = ["SequenceEncoder", "draw_unseen", "last_windows", "sample_negatives",
-           "sliding_windows", "user_histories"]  # fmt: skip
+           "sliding_windows", "training_sequences", "user_histories"]  # fmt: skip
 
 PAD = 0
 
@@ -111,6 +111,50 @@ def sliding_windows(histories: pd.Series, encoder: SequenceEncoder, length: int,
     windows, targets, keep = _padded_windows(tokens, lengths, length, min_history)
     users = np.repeat(histories.index.to_numpy(), lengths)[keep]
     return np.ascontiguousarray(windows), targets, users
+
+
+def training_sequences(histories: pd.Series, encoder: SequenceEncoder, length: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Training examples for models that predict the next item at *every* position (SASRec,
+    chapter 11), rather than after one window (:func:`sliding_windows`).
+
+    A history :math:`(i_1, \\dots, i_n)` gives the inputs :math:`(i_1, \\dots, i_{n-1})` and the
+    targets :math:`(i_2, \\dots, i_n)`, shifted by one: the target at each position is the item
+    that follows it. Long histories are cut from the end into rows of ``length`` positions (the
+    last row holds the most recent items; older rows hold what came before, so every next-item
+    pair is used exactly once), and short rows are left-padded with 0 in both arrays. Returns
+    ``(inputs, targets, user_ids)``: two int arrays of shape (n_rows, length) and the user of
+    each row. Histories of one item have no target and give no row.
+    """
+    check_positive_int("length", length)
+    if len(histories) == 0:
+        raise ValueError("histories is empty")
+    lengths = np.array([len(h) for h in histories]) - 1  # next-item pairs per user
+    tokens = encoder.encode(np.concatenate(histories.to_numpy()))
+    ends = np.cumsum(lengths + 1)
+    keep_input = np.ones(len(tokens), dtype=bool)
+    keep_input[ends - 1] = False  # a user's last item is no input
+    keep_target = np.ones(len(tokens), dtype=bool)
+    keep_target[ends - lengths - 1] = False  # a user's first item is no target
+    inputs, targets = tokens[keep_input], tokens[keep_target]
+    # Rows per user: ceil(pairs / length); row r of a user ends `r * length` pairs before the end.
+    rows_per_user = -(-lengths // length)
+    n_rows = int(rows_per_user.sum())
+    user_of_row = np.repeat(np.arange(len(lengths)), rows_per_user)
+    row_in_user = np.arange(n_rows) - np.repeat(np.cumsum(rows_per_user) - rows_per_user,
+                                                 rows_per_user)  # 0 = the most recent row
+    pair_start = np.cumsum(lengths) - lengths  # first pair of each user in inputs/targets
+    end = pair_start[user_of_row] + lengths[user_of_row] - row_in_user * length  # exclusive
+    start = np.maximum(end - length, pair_start[user_of_row])
+    out_inputs = np.full((n_rows, length), PAD, dtype=np.int64)
+    out_targets = np.full((n_rows, length), PAD, dtype=np.int64)
+    for row in range(n_rows):  # one slice per row (a few thousand rows for MovieLens 100K)
+        n = end[row] - start[row]
+        out_inputs[row, length - n:] = inputs[start[row]:end[row]]
+        out_targets[row, length - n:] = targets[start[row]:end[row]]
+    order = np.lexsort((-row_in_user, user_of_row))  # each user's rows oldest first
+    users = histories.index.to_numpy()[user_of_row]
+    return out_inputs[order], out_targets[order], users[order]
 
 
 def last_windows(histories: pd.Series, encoder: SequenceEncoder, length: int) -> np.ndarray:

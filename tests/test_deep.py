@@ -419,3 +419,121 @@ def test_a_bad_thread_count_is_named():
     result = subprocess.run([sys.executable, "-c", "import recsys_helpers.deep"], capture_output=True,
                             text=True, env={**__import__("os").environ, "RECSYS_TF_THREADS": "0"})
     assert result.returncode != 0 and "RECSYS_TF_THREADS must be a whole number" in result.stderr
+
+
+# -- attention (chapter 11) ------------------------------------------------------------------------
+def test_scaled_dot_product_attention_by_hand():
+    q = np.array([[1.0, 0.0], [0.0, 2.0]])
+    k = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    v = np.array([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    out, weights = deep.scaled_dot_product_attention(q, k, v)
+    # Query 0 scores the keys 1, 0, 1, divided by sqrt(2); softmax; weighted sum of v.
+    s = np.exp(np.array([1.0, 0.0, 1.0]) / np.sqrt(2))
+    np.testing.assert_allclose(weights[0], s / s.sum())
+    np.testing.assert_allclose(out[0], (s / s.sum()) @ v)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    # The causal mask: position t sees 0..t only.
+    mask = deep.causal_mask(3)
+    np.testing.assert_array_equal(mask, [[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+    out, weights = deep.scaled_dot_product_attention(k, k, v, mask=mask)
+    np.testing.assert_array_equal(weights[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(out[0], v[0])
+    assert (weights[np.triu_indices(3, 1)] == 0).all()
+    # Nothing visible: zero weights, not NaN.
+    np.testing.assert_array_equal(deep.softmax([[-np.inf, -np.inf]]), [[0.0, 0.0]])
+    with pytest.raises(ValueError, match="mask must have shape"):
+        deep.scaled_dot_product_attention(q, k, v, mask=np.ones((2, 2), bool))
+    with pytest.raises(ValueError, match="positive integer"):
+        deep.causal_mask(0)
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_multi_head_attention_by_hand_matches_keras(heads):
+    deep.seed_everything(0)
+    layer = keras.layers.MultiHeadAttention(heads, 4 // heads)
+    x = np.random.default_rng(1).normal(size=(1, 5, 4)).astype("float32")
+    for causal in (False, True):
+        keras_out = np.asarray(layer(x, x, use_causal_mask=causal))[0]
+        mask = deep.causal_mask(5) if causal else None
+        by_hand = deep.multi_head_attention(x[0], x[0], layer.get_weights(), mask=mask)
+        np.testing.assert_allclose(by_hand, keras_out, rtol=1e-5, atol=1e-6)
+
+
+def test_without_positions_attention_ignores_the_order_of_earlier_items():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 3))
+    swapped = x[[1, 0, 2, 3]]  # the first two items exchanged
+    mask = deep.causal_mask(4)
+    out, _ = deep.scaled_dot_product_attention(x, x, x, mask)
+    out_swapped, _ = deep.scaled_dot_product_attention(swapped, swapped, swapped, mask)
+    np.testing.assert_allclose(out[-1], out_swapped[-1])  # the last position cannot tell
+    positions = rng.normal(size=(4, 3))
+    with_pos, _ = deep.scaled_dot_product_attention(x + positions, x + positions, x + positions, mask)
+    swapped_pos = swapped + positions
+    with_pos_swapped, _ = deep.scaled_dot_product_attention(swapped_pos, swapped_pos, swapped_pos,
+                                                            mask)  # fmt: skip
+    assert not np.allclose(with_pos[-1], with_pos_swapped[-1])
+
+
+def test_sasrec_parameter_count_formula():
+    for args in [(101, 10, 16, 2), (51, 5, 8, 1), (30, 7, 12, 3)]:
+        model = deep.build_sasrec(*args, n_heads=2 if args[2] % 2 == 0 else 1)
+        assert model.count_params() == deep.sasrec_parameter_count(*args)
+    assert deep.sasrec_parameter_count(101, 10, 16, 2) == 101 * 16 + 10 * 16 + 2 * (
+        6 * 16 * 16 + 10 * 16) + 2 * 16
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        deep.build_sasrec(20, 5, embedding_dim=10, n_heads=3)
+
+
+def test_sasrec_is_causal_and_ignores_padding():
+    deep.seed_everything(0)
+    model = deep.build_sasrec(20, 6, embedding_dim=8, n_blocks=2, n_heads=2, dropout=0.0)
+    history = np.array([[0, 0, 3, 5, 7, 9]], dtype="int32")
+    states = np.asarray(model(history))
+    future = history.copy()
+    future[0, 4:] = [11, 13]  # change the items after position 3
+    changed = np.asarray(model(future))
+    np.testing.assert_allclose(changed[0, :4], states[0, :4], rtol=1e-6, atol=1e-6)
+    assert not np.allclose(changed[0, 4:], states[0, 4:])
+    # The padding token's embedding never reaches a real position.
+    table = model.get_layer("item_embedding")
+    weights = table.get_weights()[0]
+    weights[0] = 100.0
+    table.set_weights([weights])
+    np.testing.assert_allclose(np.asarray(model(history))[0, 2:], states[0, 2:], rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", ["softmax", "bce"])
+def test_sasrec_learns_a_planted_pattern_deterministically(loss):
+    ratings = cyclic_ratings()
+    params = {"length": 4, "embedding_dim": 16, "n_blocks": 1, "dropout": 0.0, "loss": loss,
+              "n_negatives": 4, "n_epochs": 25, "batch_size": 32, "learning_rate": 1e-2}
+    model = deep.SASRec(**params).fit(ratings)
+    assert successor_hit_rate(model, ratings) >= 0.9
+    again = deep.SASRec(**params).fit(ratings)
+    for a, b in zip(model.model_.get_weights(), again.model_.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sasrec_contract_validation_unknown_users_and_fractions():
+    ratings = cyclic_ratings(n_users=30, n_items=12, length=8)
+    train, validation, test = leave_last_out(ratings)
+    model = deep.SASRec(length=3, embedding_dim=8, n_blocks=1, n_epochs=2).fit(
+        train, validation=validation)
+    assert "validation" in model.history_ and model.best_epoch_ in model.history_.index
+    for user, items in model.histories_.items():
+        assert test.set_index("user_id").item_id[user] not in items
+    recs = model.recommend(["stranger", 0], k=12)
+    assert recs[recs.user_id == "stranger"].item_id.tolist() == list(
+        pd.Series(model.popularity_, index=model.items_.ids)
+        .sort_values(ascending=False, kind="stable").index)  # fmt: skip
+    assert recs[recs.user_id == 0].merge(train[train.user_id == 0], on="item_id").empty
+    # A fraction of the users trains the model; every user is still scored from their history.
+    few = deep.SASRec(length=3, embedding_dim=8, n_blocks=1, n_epochs=1,
+                      train_fraction=0.2).fit(train)  # fmt: skip
+    assert few.recommend(train.user_id.unique(), k=3).groupby("user_id").size().eq(3).all()
+    for bad, match in [({"loss": "hinge"}, "loss"), ({"train_fraction": 0.0}, "train_fraction"),
+                       ({"n_negatives": 0}, "n_negatives"), ({"length": 0}, "length")]:
+        with pytest.raises(ValueError, match=match):
+            deep.SASRec(**bad).fit(train)

@@ -12,6 +12,7 @@ from recsys_helpers.sequences import (
     last_windows,
     sample_negatives,
     sliding_windows,
+    training_sequences,
     user_histories,
 )
 from recsys_helpers.splits import leave_last_out
@@ -55,6 +56,38 @@ def test_sliding_windows_by_hand():
     windows, targets, _ = sliding_windows(user_histories(LOG), encoder, length=2, min_history=2)
     np.testing.assert_array_equal(windows, [[3, 1]])
     np.testing.assert_array_equal(targets, [2])
+
+
+def test_training_sequences_by_hand():
+    encoder = SequenceEncoder.fit(LOG)  # tokens: 10->1, 20->2, 30->3, 40->4
+    inputs, targets, users = training_sequences(user_histories(LOG), encoder, length=3)
+    # user 1: 30, 10, 20 -> inputs (30, 10), targets (10, 20); user 2: 20, 40 -> (20), (40).
+    np.testing.assert_array_equal(inputs, [[0, 3, 1], [0, 0, 2]])
+    np.testing.assert_array_equal(targets, [[0, 1, 2], [0, 0, 4]])
+    np.testing.assert_array_equal(users, [1, 2])
+    # A window shorter than the history: the most recent pair is in the user's last row, and
+    # every pair appears exactly once.
+    inputs, targets, users = training_sequences(user_histories(LOG), encoder, length=1)
+    np.testing.assert_array_equal(inputs, [[3], [1], [2]])
+    np.testing.assert_array_equal(targets, [[1], [2], [4]])
+    np.testing.assert_array_equal(users, [1, 1, 2])
+
+
+def test_training_sequences_hold_every_next_item_pair_once():
+    ratings = make_ratings(n_users=40, n_items=60, n_ratings=800, seed=2).ratings
+    histories, encoder = user_histories(ratings), SequenceEncoder.fit(ratings)
+    inputs, targets, users = training_sequences(histories, encoder, length=7)
+    got = sorted((u, int(a), int(b)) for u, row_in, row_out in zip(users, inputs, targets, strict=True)
+                 for a, b in zip(row_in, row_out, strict=True) if b != 0)  # fmt: skip
+    expected = sorted((u, int(a), int(b)) for u, h in histories.items()
+                      for a, b in zip(encoder.encode(h[:-1]), encoder.encode(h[1:]), strict=True))  # fmt: skip
+    assert got == expected
+    assert ((inputs == 0) == (targets == 0)).all()  # padding in both, at the same places
+    # Within a row, each target is the next row entry's input (the sequence shifted by one).
+    inner = (inputs[:, 1:] != 0) & (targets[:, :-1] != 0)
+    assert (inputs[:, 1:][inner] == targets[:, :-1][inner]).all()
+    with pytest.raises(ValueError, match="length"):
+        training_sequences(histories, encoder, length=0)
 
 
 def test_last_windows_predict_after_the_whole_history():

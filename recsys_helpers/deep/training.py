@@ -1,0 +1,78 @@
+"""Training Keras models deterministically: seeding, the epoch loop with early stopping, and
+prediction in batches without progress bars."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .._base import check_positive_int
+from ._runtime import keras, tf
+
+__all__ = ["seed_everything", "train"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and TensorFlow, and make TensorFlow's
+    ops deterministic: the same seed then gives bit-identical weights on the same machine."""
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+
+def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, seed: int = 0,
+          validate: Callable[[], float] | None = None, patience: int = 3) -> pd.DataFrame:  # fmt: skip
+    """Train a compiled Keras ``model`` deterministically, with early stopping.
+
+    Parameters
+    ----------
+    data : ``(x, y)``, ``(x, y, sample_weight)`` or a function ``epoch ->`` one of those
+        The training data, or a function that draws it afresh each epoch (e.g. new negatives).
+        A sample weight of 0 leaves an example (or, for outputs per position, a padded
+        position) out of the loss.
+    n_epochs : int
+        Maximum number of epochs.
+    validate : function ``() -> float``, optional
+        Scores the current model on validation data (higher is better), after every epoch.
+        Training stops after ``patience`` epochs without improvement, and the weights of the best
+        epoch are restored.
+
+    Returns
+    -------
+    DataFrame indexed by ``epoch`` (from 1) with the training ``loss`` and, with ``validate``,
+    the ``validation`` score; its ``attrs["best_epoch"]`` is the epoch whose weights the model
+    keeps (the last one without ``validate``).
+    """
+    check_positive_int("n_epochs", n_epochs)
+    check_positive_int("patience", patience)
+    seed_everything(seed)
+    rows, best, best_weights, best_epoch = [], -np.inf, None, n_epochs
+    for epoch in range(1, n_epochs + 1):
+        x, y, *weight = data(epoch) if callable(data) else data
+        fitted = model.fit(x, y, sample_weight=weight[0] if weight else None,
+                           batch_size=batch_size, epochs=1, shuffle=True, verbose=0)  # fmt: skip
+        row = {"epoch": epoch, "loss": float(fitted.history["loss"][-1])}
+        if validate is not None:
+            row["validation"] = score = float(validate())
+            if score > best:
+                best, best_weights, best_epoch = score, model.get_weights(), epoch
+            elif epoch - best_epoch >= patience:
+                rows.append(row)
+                break
+        rows.append(row)
+    if validate is not None:
+        model.set_weights(best_weights)
+    else:
+        best_epoch = rows[-1]["epoch"]
+    history = pd.DataFrame(rows).set_index("epoch")
+    history.attrs["best_epoch"] = best_epoch
+    return history
+
+
+def _predict(model: keras.Model, inputs, batch_size: int = 4096) -> np.ndarray:
+    """Model outputs for large inputs, in batches, without Keras' progress bar."""
+    return model.predict(inputs, batch_size=batch_size, verbose=0)
+
+
