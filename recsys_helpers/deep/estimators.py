@@ -398,7 +398,8 @@ class SASRec(_SequenceRecommender):
         Vasilev, 2023). ``"bce"``: the original paper's binary cross-entropy,
         :math:`-\log\sigma(r_{t,i_{t+1}}) - \sum_{j \in \mathcal N_t} \log(1 - \sigma(r_{t,j}))`,
         with ``n_negatives`` items :math:`\mathcal N_t` per position drawn afresh each epoch
-        among those the user did not interact with in training.
+        among those the user did not interact with in training (Keras' binary cross-entropy
+        averages the :math:`1 + n` terms of a position: this sum divided by :math:`1 + n`).
     train_fraction : float in (0, 1]
         Share of the users whose histories are training examples (drawn with ``seed``); every
         user's history remains the input for recommending to them. Chapter 11 varies it to
