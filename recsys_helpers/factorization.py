@@ -245,8 +245,13 @@ class ImplicitALS(Recommender):
         self.seed = seed
 
     def fit(self, ratings: pd.DataFrame) -> ImplicitALS:
-        if self.alpha <= 0 or self.regularization < 0:
-            raise ValueError("alpha must be > 0 and regularization >= 0")
+        check_positive_int("n_factors", self.n_factors)
+        check_positive_int("n_iterations", self.n_iterations)
+        if not (np.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
+        if not (np.isfinite(self.regularization) and self.regularization >= 0):
+            raise ValueError(f"regularization must be a finite number >= 0, got "
+                             f"{self.regularization!r}")
         matrix = self._fit_matrix(ratings)
         x = matrix.copy()
         x.data = np.ones_like(x.data)

@@ -239,6 +239,8 @@ def novelty(recommendations, train: pd.DataFrame, k: int = 10) -> float:
     """
     top = _top_k(recommendations, k)
     _check_frame(train, "train", ["user_id", "item_id"])
+    if top.empty:
+        raise ValueError("recommendations is empty: novelty is the mean over recommended items")
     popularity = train.groupby("item_id")["user_id"].nunique() / train["user_id"].nunique()
     p = popularity.reindex(top["item_id"].to_numpy()).to_numpy()
     if np.isnan(p).any():

@@ -54,7 +54,13 @@ def rating_folds(data: MovieLens, n_folds: int = 5, seed: int = 0) -> list[Fold]
     ML-1M or a reader's own CSV through the ``DATASET`` switch.
     """
     if data.folds:
-        return official_folds(data, names=[f"u{k}" for k in range(1, n_folds + 1)])
+        official = sorted(name for name in data.folds if name[1:].isdigit())
+        if n_folds != len(official):
+            raise ValueError(f"{data.name} has {len(official)} official folds ({', '.join(official)}), "
+                             f"which together test every rating once; n_folds={n_folds} would use "
+                             f"only some of them. Use n_folds={len(official)}, or official_folds() "
+                             "to choose folds by name")
+        return official_folds(data, names=official)
     ratings = data.ratings
     if n_folds < 2 or n_folds > len(ratings):
         raise ValueError(f"n_folds must be between 2 and the number of ratings, got {n_folds}")
@@ -107,6 +113,10 @@ def stratified_split(ratings: pd.DataFrame, test_size: float = 0.25, seed: int =
     size = shuffled.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
     n_test = np.minimum(_round_half_up(size * test_size), size - 1)
     is_test = pd.Series(position < n_test, index=shuffled.index).reindex(ratings.index)
+    if not is_test.any():
+        raise ValueError(f"test_size={test_size} holds out nothing: every user keeps at least one "
+                         "rating for training, and no user has enough ratings to give one to the "
+                         "test part")
     return Fold(ratings[~is_test.to_numpy()].reset_index(drop=True),
                 ratings[is_test.to_numpy()].reset_index(drop=True))  # fmt: skip
 

@@ -537,3 +537,11 @@ def test_sasrec_contract_validation_unknown_users_and_fractions():
                        ({"n_negatives": 0}, "n_negatives"), ({"length": 0}, "length")]:
         with pytest.raises(ValueError, match=match):
             deep.SASRec(**bad).fit(train)
+
+
+@pytest.mark.parametrize("cls", [deep.GRURecommender, deep.Caser, deep.SASRec])
+def test_sequence_models_say_when_there_is_nothing_to_learn(cls):
+    one_each = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [1, 2, 3], "rating": 4.0,
+                             "timestamp": [1, 2, 3]})  # no user has a next item
+    with pytest.raises(ValueError, match="no training examples"):
+        cls(length=2, n_epochs=1).fit(one_each)

@@ -150,6 +150,17 @@ def test_als_is_deterministic_and_beats_popularity():
     assert als > pop
 
 
+@pytest.mark.parametrize("bad, name", [({"n_factors": 0}, "n_factors"), ({"n_factors": 2.5}, "n_factors"),
+                                       ({"n_iterations": 0}, "n_iterations"),
+                                       ({"n_iterations": -1}, "n_iterations"), ({"alpha": 0}, "alpha"),
+                                       ({"alpha": float("nan")}, "alpha"),
+                                       ({"regularization": -1.0}, "regularization")])  # fmt: skip
+def test_als_names_a_bad_parameter(bad, name):
+    ratings = make_ratings(n_users=10, n_items=8, n_ratings=40, seed=1).ratings
+    with pytest.raises(ValueError, match=name):
+        ImplicitALS(**bad).fit(ratings)
+
+
 def test_als_similar_items_by_hand():
     ratings = make_ratings(n_users=30, n_items=20, n_ratings=150, seed=4).ratings
     model = ImplicitALS(n_factors=2, n_iterations=1).fit(ratings)

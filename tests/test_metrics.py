@@ -189,6 +189,8 @@ def test_novelty_by_hand():
     assert novelty(recs, train) == pytest.approx((1.0 + 2.0) / 2)
     with pytest.raises(ValueError, match="never seen in train"):
         novelty(lists({"A": [3]}), train)
+    with pytest.raises(ValueError, match="recommendations is empty"):
+        novelty(lists({"A": [3]}).iloc[:0], train)
 
 
 def test_intra_list_diversity_by_hand():

@@ -68,6 +68,9 @@ def test_official_folds(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(again[0].test, folds[0].test)
     with pytest.raises(ValueError, match="n_folds"):
         rating_folds(other, n_folds=1)
+    # With official folds, a number other than theirs would test only some ratings: refused.
+    with pytest.raises(ValueError, match="5 official folds"):
+        rating_folds(data, n_folds=3)
 
 
 KEY = ["user_id", "item_id"]
@@ -79,6 +82,12 @@ def assert_partition(parts, ratings):
             assert parts[a].merge(parts[b], on=KEY).empty
     union = pd.concat(parts).sort_values(KEY, ignore_index=True)
     pd.testing.assert_frame_equal(union, ratings.sort_values(KEY, ignore_index=True))
+
+
+def test_stratified_split_refuses_to_hold_out_nothing():
+    one_each = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [1, 2, 3], "rating": 4.0})
+    with pytest.raises(ValueError, match="holds out nothing"):
+        stratified_split(one_each, test_size=0.25)
 
 
 def test_stratified_split_holds_out_a_share_of_every_user():

@@ -51,6 +51,9 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
     rows, best, best_weights, best_epoch = [], -np.inf, None, n_epochs
     for epoch in range(1, n_epochs + 1):
         x, y, *weight = data(epoch) if callable(data) else data
+        if len(y) == 0:
+            raise ValueError("there are no training examples (in a next-item model: no user has "
+                             "two or more interactions in the training data)")
         fitted = model.fit(x, y, sample_weight=weight[0] if weight else None,
                            batch_size=batch_size, epochs=1, shuffle=True, verbose=0)  # fmt: skip
         row = {"epoch": epoch, "loss": float(fitted.history["loss"][-1])}
