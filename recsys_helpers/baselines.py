@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import Recommender, check_positive_int
+from .base import Recommender, check_number, check_positive_int
 
 __all__ = ["BiasedBaseline", "GlobalMean", "Popularity"]
 
@@ -91,8 +91,8 @@ class BiasedBaseline(Recommender):
         return self._learn(self._fit_matrix(ratings))
 
     def _check_params(self) -> None:
-        if self.reg_user < 0 or self.reg_item < 0:
-            raise ValueError("reg_user and reg_item must be >= 0")
+        check_number("reg_user", self.reg_user, minimum=0)
+        check_number("reg_item", self.reg_item, minimum=0)
         check_positive_int("n_epochs", self.n_epochs)
 
     def _fit_like(self, fitted) -> BiasedBaseline:

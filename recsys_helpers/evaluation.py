@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as m
-from ._base import check_positive_int
+from .base import Recommender, check_positive_int, clone
 from .interactions import validate_ratings
 
 __all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_topn",
@@ -46,9 +46,11 @@ RANKING_METRICS: dict[str, Callable] = {
 
 
 def _fresh(factory):
-    """A new, unfitted model from a class, a function, or (copied) an unfitted instance."""
+    """A new, unfitted model from a class, a function, or an instance (its :func:`clone`)."""
+    if isinstance(factory, Recommender):
+        return clone(factory)
     if hasattr(factory, "fit") and not isinstance(factory, type):
-        return copy.deepcopy(factory)
+        return copy.deepcopy(factory)  # a model of another library's making
     if callable(factory):
         return factory()
     raise ValueError(f"cannot make a model from {factory!r}: pass a class or a function")

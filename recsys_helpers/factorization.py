@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._base import Recommender, check_positive_int
+from .base import (
+    Recommender,
+    TrainingDivergedError,
+    check_number,
+    check_positive_int,
+    check_seed,
+)
 from .metrics import rmse
 
 __all__ = ["EASE", "BiasedMF", "ImplicitALS"]
@@ -57,6 +63,15 @@ class BiasedMF(Recommender):
     Unknown users or items get zero biases and factors: the prediction falls back to
     :math:`\mu + b_u` or :math:`\mu + b_i` or :math:`\mu`.
 
+    **Any rating scale.** The learning rate and :math:`\lambda` only mean the same thing on
+    every data set if the errors are in the same units, so the model learns on
+    :math:`(r_{ui} - \mu) / s` and multiplies its output by :math:`s` again, with :math:`s` =
+    ``scale_`` = max(1, (highest − lowest training rating) / 4): one "star" of a five-star
+    scale, never less than 1. On 1–5 stars (or any narrower range) :math:`s = 1` exactly and
+    nothing changes; on a 20–100 scale :math:`s = 20` and the defaults still converge instead
+    of overflowing. Training whose loss or parameters become non-finite (a
+    learning rate far too large) raises :class:`~recsys_helpers.base.TrainingDivergedError`.
+
     Defaults are the values chapter 05 selects on validation splits of the ML-100K base files.
     """
 
@@ -83,11 +98,15 @@ class BiasedMF(Recommender):
     def fit(self, ratings: pd.DataFrame, validation: pd.DataFrame | None = None) -> BiasedMF:
         for name in ("n_factors", "n_epochs", "batch_size", "patience"):
             check_positive_int(name, getattr(self, name))
-        if self.learning_rate <= 0 or self.regularization < 0 or self.init_std < 0:
-            raise ValueError("learning_rate must be > 0; regularization and init_std >= 0")
+        check_number("learning_rate", self.learning_rate, above=0)
+        check_number("regularization", self.regularization, minimum=0)
+        check_number("init_std", self.init_std, minimum=0)
+        check_seed(self.seed)
         coo = self._fit_matrix(ratings).tocoo()
         users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
-        r = coo.data - self.global_mean_
+        low, high = self.rating_scale_
+        self.scale_ = max(1.0, (high - low) / 4)
+        r = (coo.data - self.global_mean_) / self.scale_
         rng = np.random.default_rng(self.seed)
         n_users, n_items = coo.shape
         self.user_factors_ = rng.normal(0, self.init_std, (n_users, self.n_factors))
@@ -100,7 +119,13 @@ class BiasedMF(Recommender):
 
         history, best, best_score, waited = [], None, np.inf, 0
         for epoch in range(1, self.n_epochs + 1):
-            row = {"epoch": epoch, "train_rmse": self._epoch(users, items, r, rng)}
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+                row = {"epoch": epoch, "train_rmse": self._epoch(users, items, r, rng) * self.scale_}
+            if not (np.isfinite(row["train_rmse"])
+                    and all(np.isfinite(p).all() for p in self._parameters())):  # fmt: skip
+                raise TrainingDivergedError(
+                    f"BiasedMF diverged in epoch {epoch}: the training error became "
+                    f"{row['train_rmse']!r}; lower learning_rate (now {self.learning_rate!r})")
             if validation is not None:
                 row["validation_rmse"] = rmse(val_r, np.clip(self._predict_index(val_u, val_i),
                                                              *self.rating_scale_))  # fmt: skip
@@ -146,7 +171,7 @@ class BiasedMF(Recommender):
         ku, ki = u >= 0, i >= 0
         uu, ii = np.maximum(u, 0), np.maximum(i, 0)
         dot = np.einsum("nf,nf->n", self.user_factors_[uu], self.item_factors_[ii])
-        return (self.global_mean_ + np.where(ku, self.user_bias_[uu], 0.0)
+        return self.global_mean_ + self.scale_ * (np.where(ku, self.user_bias_[uu], 0.0)
                 + np.where(ki, self.item_bias_[ii], 0.0) + np.where(ku & ki, dot, 0.0))  # fmt: skip
 
 
@@ -184,10 +209,8 @@ class EASE(Recommender):
         self.dropout = dropout
 
     def fit(self, ratings: pd.DataFrame) -> EASE:
-        if self.l2 <= 0:
-            raise ValueError(f"l2 must be > 0, got {self.l2!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        check_number("l2", self.l2, above=0)
+        check_number("dropout", self.dropout, minimum=0, below=1)
         matrix = self._fit_matrix(ratings)
         x = matrix.copy()
         x.data = np.ones_like(x.data)
@@ -247,11 +270,9 @@ class ImplicitALS(Recommender):
     def fit(self, ratings: pd.DataFrame) -> ImplicitALS:
         check_positive_int("n_factors", self.n_factors)
         check_positive_int("n_iterations", self.n_iterations)
-        if not (np.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
-        if not (np.isfinite(self.regularization) and self.regularization >= 0):
-            raise ValueError(f"regularization must be a finite number >= 0, got "
-                             f"{self.regularization!r}")
+        check_number("alpha", self.alpha, above=0)
+        check_number("regularization", self.regularization, minimum=0)
+        check_seed(self.seed)
         matrix = self._fit_matrix(ratings)
         x = matrix.copy()
         x.data = np.ones_like(x.data)

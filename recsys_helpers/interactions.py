@@ -17,6 +17,7 @@ explicit zeros, and code that needs the "rated" pattern should use ``matrix.indi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -27,11 +28,39 @@ __all__ = [
     "binarize",
     "center",
     "density",
+    "id_kind",
     "matrix_to_ratings",
     "rated_mask",
     "rating_matrix",
     "validate_ratings",
 ]
+
+def id_kind(ids: np.ndarray) -> str:
+    """What an array of ids holds: ``"int"``, ``"str"``, ``"float"``, ``"bool"``, ``"mixed"``
+    (an object array of several types) or ``"empty"``."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return "empty"
+    if ids.dtype.kind in "iu":
+        return "int"
+    if ids.dtype.kind in "US":
+        return "str"
+    if ids.dtype.kind == "f":
+        return "float"
+    if ids.dtype.kind == "b":
+        return "bool"
+    inferred = pd.api.types.infer_dtype(ids.ravel(), skipna=False)
+    return {"string": "str", "integer": "int", "floating": "float",
+            "boolean": "bool"}.get(inferred, "mixed")  # fmt: skip
+
+
+def _mixed_example(values: pd.Series) -> list:
+    """One value of each Python type in ``values``, to show what is mixed."""
+    firsts = {}
+    for value in values:
+        firsts.setdefault(type(value).__name__, value)
+    return list(firsts.values())[:3]
+
 
 def validate_ratings(
     ratings: pd.DataFrame,
@@ -58,14 +87,18 @@ def validate_ratings(
             f"ratings lacks the column(s) {missing}; it has {list(ratings.columns)}. "
             f"Expected columns: {needed}"
         )
+    if len(ratings) == 0:
+        return  # an empty table is well formed; a model refuses to fit on one
     for column in ("user_id", "item_id"):
         values = ratings[column]
         if values.isna().any():
             raise ValueError(f"ratings.{column} has {int(values.isna().sum())} missing value(s)")
-        dtype = values.dtype
-        if not (pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+        kind = id_kind(values.to_numpy())
+        if kind not in ("int", "str"):
             raise ValueError(
-                f"ratings.{column} must hold integers or strings, got dtype {dtype}"
+                f"ratings.{column} must hold integers or strings (one or the other), got "
+                + ("a mix of types, e.g. " + repr(_mixed_example(values)) if kind == "mixed"
+                   else f"dtype {values.dtype}")  # fmt: skip
             )
     if require_rating:
         values = ratings["rating"]
@@ -122,12 +155,33 @@ class IdMap:
         return bool(self.contains(np.asarray([id_]))[0])
 
     def contains(self, ids) -> np.ndarray:
-        """Boolean array: is each of ``ids`` in the map?"""
+        """Boolean array: is each of ``ids`` in the map?
+
+        Raises ``ValueError`` when the ids are of another kind than the map's (strings asked of
+        a map of integers, or the reverse): ``"1"`` is not the id ``1``, and treating it as
+        merely unknown would be a silent wrong answer.
+        """
         ids = np.asarray(ids)
+        self._check_kind(ids)
         if len(self.ids) == 0:
             return np.zeros(ids.shape, dtype=bool)
         pos = np.clip(np.searchsorted(self.ids, ids), 0, len(self.ids) - 1)
         return self.ids[pos] == ids
+
+    @cached_property
+    def _kind(self) -> str:
+        return id_kind(self.ids)
+
+    def _check_kind(self, ids: np.ndarray) -> None:
+        given, held = id_kind(ids), self._kind
+        numeric = ("int", "float")
+        if "empty" in (given, held) or given == held or (given in numeric and held in numeric):
+            return
+        example, known = ids.ravel()[:1].tolist()[0], self.ids[:1].tolist()[0]
+        raise ValueError(
+            f"the ids given are {given} (e.g. {example!r}), but the ids this map was built from "
+            f"(the model's training data) are {held} (e.g. {known!r}); convert them first"
+        )
 
     def index(self, ids, *, unknown: str = "raise") -> np.ndarray:
         """Positions of ``ids``.

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._base import check_positive_int
+from .base import check_positive_int
 
 __all__ = [
     "catalog_coverage",

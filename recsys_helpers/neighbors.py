@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._base import Recommender, check_positive_int
+from .base import Recommender, check_number, check_positive_int
 from .baselines import BiasedBaseline
-from .interactions import center
+from .interactions import center, rated_mask
 from .sequences import SequenceEncoder, last_windows, user_histories
 from .similarity import METRICS, pairwise_similarity
 
@@ -83,6 +83,8 @@ class _NeighborhoodModel(Recommender):
             raise ValueError(f"unknown similarity {self.similarity!r}; choose one of {METRICS}")
         if self.centering not in CENTERINGS:
             raise ValueError(f"centering must be one of {CENTERINGS}, got {self.centering!r}")
+        check_number("min_support", self.min_support, minimum=1)
+        check_number("shrinkage", self.shrinkage, minimum=0)
 
     def fit(self, ratings: pd.DataFrame):
         """Learn means (or baselines) and the similarity of every pair of users (items)."""
@@ -357,8 +359,10 @@ class UserItemKNN(Recommender):
         self.shrinkage = shrinkage
 
     def fit(self, ratings: pd.DataFrame) -> UserItemKNN:
-        if not 0 <= self.item_weight <= 1:
-            raise ValueError(f"item_weight must be between 0 and 1, got {self.item_weight!r}")
+        check_number("item_weight", self.item_weight, minimum=0, maximum=1)
+        for name in ("user_similarity", "item_similarity"):
+            if getattr(self, name) not in METRICS:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {METRICS}")
         shared = {"k": self.k, "min_k": self.min_k, "centering": self.centering,
                   "min_support": self.min_support, "shrinkage": self.shrinkage}  # fmt: skip
         self.user_model_ = UserKNN(similarity=self.user_similarity, **shared).fit(ratings)
@@ -402,7 +406,7 @@ class RecentItemKNN(Recommender):
         if not 0 < self.decay <= 1:
             raise ValueError(f"decay must be in (0, 1], got {self.decay!r}")
         matrix = self._fit_matrix(ratings)
-        binary = (matrix != 0).astype(np.float64).tocsc()
+        binary = rated_mask(matrix).tocsc()  # a 0 rating is still an interaction
         co = (binary.T @ binary).toarray()
         norms = np.sqrt(np.diag(co))
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ._base import check_positive_int
+from .base import check_positive_int
 
 __all__ = ["Measurement", "PowerLaw", "fit_power_law", "keep_top_k", "measure",
            "similarity_storage_bytes"]

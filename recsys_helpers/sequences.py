@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._base import check_positive_int
+from .base import check_positive_int
 from .interactions import IdMap, validate_ratings
 
 __all__ = ["SequenceEncoder", "draw_unseen", "last_windows", "sample_negatives",

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from .base import check_number
 from .interactions import center
 
 __all__ = [
@@ -238,8 +239,7 @@ def shrink(similarity, support, shrinkage: float):
     With :math:`\lambda = 100`, a correlation computed on 5 co-rated items keeps
     :math:`4/104 \approx 4\%` of its value, one computed on 200 items about two thirds.
     """
-    if shrinkage < 0:
-        raise ValueError(f"shrinkage must be >= 0, got {shrinkage!r}")
+    check_number("shrinkage", shrinkage, minimum=0)
     n = np.asarray(support, dtype=float)
     factor = np.divide(n - 1, n - 1 + shrinkage, out=np.zeros_like(n), where=n - 1 + shrinkage > 0)
     return np.asarray(similarity) * np.maximum(factor, 0.0)
@@ -398,10 +398,8 @@ def pairwise_similarity(
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     if not sp.issparse(matrix) or matrix.ndim != 2:
         raise ValueError("matrix must be a 2-D scipy.sparse matrix (rows are compared)")
-    if min_support < 1:
-        raise ValueError(f"min_support must be >= 1, got {min_support!r}")
-    if shrinkage < 0:
-        raise ValueError(f"shrinkage must be >= 0, got {shrinkage!r}")
+    check_number("min_support", min_support, minimum=1)
+    check_number("shrinkage", shrinkage, minimum=0)
     if (metric == "pearson_baseline") != (baseline is not None):
         raise ValueError("baseline=(mu, row_bias, col_bias) is needed by, and only by, "
                          "metric='pearson_baseline'")  # fmt: skip

@@ -108,17 +108,19 @@ def stratified_split(ratings: pd.DataFrame, test_size: float = 0.25, seed: int =
     validate_ratings(ratings)
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be between 0 and 1, got {test_size!r}")
-    shuffled = ratings.iloc[np.random.default_rng(seed).permutation(len(ratings))]
+    permutation = np.random.default_rng(seed).permutation(len(ratings))
+    shuffled = ratings.iloc[permutation]
     position = shuffled.groupby("user_id", sort=False).cumcount().to_numpy()
     size = shuffled.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
     n_test = np.minimum(_round_half_up(size * test_size), size - 1)
-    is_test = pd.Series(position < n_test, index=shuffled.index).reindex(ratings.index)
+    is_test = np.empty(len(ratings), dtype=bool)  # by row position: index labels may repeat
+    is_test[permutation] = position < n_test
     if not is_test.any():
         raise ValueError(f"test_size={test_size} holds out nothing: every user keeps at least one "
                          "rating for training, and no user has enough ratings to give one to the "
                          "test part")
-    return Fold(ratings[~is_test.to_numpy()].reset_index(drop=True),
-                ratings[is_test.to_numpy()].reset_index(drop=True))  # fmt: skip
+    return Fold(ratings[~is_test].reset_index(drop=True),
+                ratings[is_test].reset_index(drop=True))  # fmt: skip
 
 
 def _time_order(ratings: pd.DataFrame) -> np.ndarray:
@@ -160,7 +162,8 @@ def leave_last_out(ratings: pd.DataFrame) -> LeaveLastOut:
     from_end = ordered.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
     size = ordered.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
     eligible = size >= 3
-    role = np.where(eligible & (from_end == 0), 2, np.where(eligible & (from_end == 1), 1, 0))
-    role = pd.Series(role, index=ordered.index).reindex(ratings.index).to_numpy()
+    in_order = np.where(eligible & (from_end == 0), 2, np.where(eligible & (from_end == 1), 1, 0))
+    role = np.empty(len(ratings), dtype=np.int64)  # by row position: index labels may repeat
+    role[order] = in_order
     parts = [ratings[role == r].reset_index(drop=True) for r in (0, 1, 2)]
     return LeaveLastOut(*parts)

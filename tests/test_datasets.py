@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.server
 import io
 import os
+import re
 import socket
+import subprocess
+import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -38,12 +44,41 @@ def tiny_spec(monkeypatch):
     """Make "ml-100k" expect the tiny data set's counts; returns a function to point it at a URL."""
 
     def point(url: str = "http://127.0.0.1:9/ml-100k.zip", md5: str | None = None,
-              sha256: dict[str, str] | None = None):  # fmt: skip
+              sha256: dict[str, str] | None = None, **changes):  # fmt: skip
         spec = dataclasses.replace(
             datasets.DATASETS["ml-100k"], url=url, md5=md5 or "0" * 32, counts=TINY_COUNTS,
-            sha256=sha256,
+            sha256=sha256, **changes,
         )
         monkeypatch.setitem(datasets.DATASETS, "ml-100k", spec)
+        return spec
+
+    point()
+    return point
+
+
+def latest_files() -> dict[str, bytes]:
+    """The four files of an ml-latest-small-shaped data set, in its formats."""
+    return {
+        "ratings.csv": b"userId,movieId,rating,timestamp\n1,1,4.5,964982703\n1,2,3.0,964981247\n",
+        "movies.csv": b'movieId,title,genres\n1,"Toy Story (1995)",Adventure|Comedy\n'
+                      b"2,Jumanji (1995),(no genres listed)\n",
+        "links.csv": b"movieId,imdbId,tmdbId\n1,0114709,862\n2,0113497,8844\n",
+        "tags.csv": b"userId,movieId,tag,timestamp\n1,2,fun,1445714994\n",
+    }  # fmt: skip
+
+
+@pytest.fixture
+def latest_spec(monkeypatch):
+    """Make "ml-latest-small" expect the tiny files' checksums (the real ones are GroupLens'),
+    at a closed port unless told a URL; returns a function to change it further."""
+
+    def point(sha256: dict[str, str] | None = None, **changes):
+        spec = dataclasses.replace(
+            datasets.DATASETS["ml-latest-small"], url="http://127.0.0.1:9/ml-latest-small.zip",
+            sha256=sha256 or _sha256s(latest_files()),
+        )
+        spec = dataclasses.replace(spec, **changes)
+        monkeypatch.setitem(datasets.DATASETS, "ml-latest-small", spec)
         return spec
 
     point()
@@ -335,25 +370,24 @@ def test_archive_member_escaping_the_folder_is_refused(tmp_path, isolated_env, t
     assert _listing(target) == []
 
 
-def test_md5_is_fetched_beside_the_archive_when_not_pinned(tmp_path, isolated_env, server,
-                                                           monkeypatch):  # fmt: skip
-    ratings = "userId,movieId,rating,timestamp\n1,1,4.5,964982703\n1,2,3.0,964981247\n"
-    movies = 'movieId,title,genres\n1,"Toy Story (1995)",Adventure|Comedy\n2,Jumanji (1995),' \
-             "(no genres listed)\n"  # fmt: skip
-    body = make_zip({"ratings.csv": ratings.encode(), "movies.csv": movies.encode()},
-                    prefix="ml-latest-small/")  # fmt: skip
-    url = server.serve("/ml-latest-small.zip", body)
-    server.serve("/ml-latest-small.zip.md5", f"{hashlib.md5(body).hexdigest()}  x.zip\n".encode())
-    spec = dataclasses.replace(datasets.DATASETS["ml-latest-small"], url=url)
-    monkeypatch.setitem(datasets.DATASETS, "ml-latest-small", spec)
+def test_ml_latest_small_download_is_verified_file_by_file_without_an_md5(
+    tmp_path, isolated_env, server, latest_spec
+):
+    # GroupLens re-packs ml-latest-small.zip, so no archive checksum is pinned or fetched (the
+    # server here has no .md5 beside the zip): the files' SHA-256 values are checked instead.
+    body = make_zip(latest_files(), prefix="ml-latest-small/")
+    latest_spec(url=server.serve("/ml-latest-small.zip", body))
 
     data = load_movielens("ml-latest-small", data_home=tmp_path, progress=False)
 
     assert data.ratings["rating"].tolist() == [4.5, 3.0]
+    assert data.ratings.dtypes.tolist() == [np.int64, np.int64, np.float64, np.int64]
     assert data.users is None and data.folds == {}
     assert data.items["genres"].tolist() == ["Adventure|Comedy", ""]
     assert data.items["year"].tolist() == [1995, 1995]
     assert data.genres == ["Adventure", "Comedy"]
+    assert _listing(tmp_path) == sorted(["ml-latest-small"] + [f"ml-latest-small/{name}"
+                                                               for name in latest_files()])  # fmt: skip
 
 
 def _closed_port_url() -> str:
@@ -486,6 +520,7 @@ def test_load_ratings_csv_reads_ratings_items_and_titles(tmp_path):
     ("user,item_id,rating\n1,2,3\n", r"missing column\(s\) \['user_id'\]"),
     ("user_id,item_id,rating\n", "no ratings"),
     ("user_id,item_id,rating\n1,2,\n", "missing or infinite"),
+    ("user_id,item_id,rating\n,2,3\n", r"user_id has 1 missing value"),
     ("user_id,item_id,rating\n1,2,good\n", "must be numeric"),
     ("user_id,item_id,rating\n1,2,3\n1,2,4\n", "duplicate"),
     ("user_id,item_id,rating,timestamp\n1,2,3,yesterday\n", "timestamp must hold integers"),
@@ -498,6 +533,18 @@ def test_load_ratings_csv_names_the_file_and_the_problem(tmp_path, text, message
     assert str(path) in str(caught.value)
 
 
+def test_csv_ids_round_trip_exactly_as_written(tmp_path):
+    text = "user_id,item_id,rating\n007,1,4\n7,1,3\n07,2,5\nNA,2,1\n+7,1,2\n"
+    data = load_ratings_csv(write(tmp_path, text))
+    assert data.ratings["user_id"].tolist() == ["007", "7", "07", "NA", "+7"]  # five readers
+    assert data.ratings["item_id"].dtype == np.int64 and data.items["item_id"].tolist() == [1, 2]
+    # One id not written as its integer would be keeps the whole column as strings.
+    mixed = load_ratings_csv(write(tmp_path, "user_id,item_id,rating\n1,10,4\n2,010,3\n", "m.csv"))
+    assert mixed.ratings["user_id"].dtype == np.int64
+    assert mixed.ratings["item_id"].tolist() == ["10", "010"]
+    assert mixed.titles(["010", "10"]).tolist() == ["010", "10"]
+
+
 def test_load_dataset_switch(tmp_path, monkeypatch):
     path = write(tmp_path, GOOD_CSV)
     monkeypatch.setenv(DATASET_VAR, str(path))
@@ -507,3 +554,568 @@ def test_load_dataset_switch(tmp_path, monkeypatch):
         load_dataset("ml-10")
     with pytest.raises(DatasetNotFoundError, match="no such file"):
         load_dataset(str(tmp_path / "absent.csv"))
+
+
+# --- helpers for the reliability tests below ------------------------------------------------------
+
+
+class SlowServer:
+    """A server on 127.0.0.1 that answers every request with ``body`` in ``pieces``, ``pause``
+    seconds apart, once ``together`` requests have arrived (so that downloads start at once)."""
+
+    def __init__(self, body: bytes, pieces: int = 1, pause: float = 0.0, together: int = 1):
+        barrier = threading.Barrier(together, timeout=30)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # the name http.server calls
+                barrier.wait()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/zip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                step = -(-len(body) // pieces)
+                try:
+                    for start in range(0, len(body), step):
+                        self.wfile.write(body[start : start + step])
+                        time.sleep(pause)
+                except OSError:  # the client gave up
+                    pass
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/ml-100k.zip"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def slow_server():
+    started = []
+
+    def start(body: bytes, **kwargs) -> SlowServer:
+        started.append(SlowServer(body, **kwargs))
+        return started[-1]
+
+    yield start
+    for srv in started:
+        srv.close()
+
+
+# A loader in another process, pointed at ``url`` for a tiny ML-100K; optionally with a limit on
+# the size of the files it may write (a full disk). It prints how the load ended.
+_LOADER = """
+import dataclasses, sys
+from pathlib import Path
+from recsys_helpers import datasets
+url, home, md5, limit = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+if limit:
+    import resource, signal
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+datasets.default_data_home = lambda: home
+datasets.DATASETS["ml-100k"] = dataclasses.replace(
+    datasets.DATASETS["ml-100k"], url=url, md5=md5, counts=(12, 4, 5), sha256=None)
+try:
+    datasets.load_movielens(data_home=home, progress=False)
+    print("loaded")
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}")
+"""
+
+
+def _loader_process(url: str, home: Path, md5: str = "0" * 32,
+                    file_size_limit: int = 0) -> subprocess.Popen:  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("RECSYS_DATA_HOME", "RECSYS_DATA_MIRROR")}
+    return subprocess.Popen(
+        [sys.executable, "-c", _LOADER, url, str(home), md5, str(file_size_limit)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _wait_for(condition, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"nothing happened within {seconds} s")
+
+
+@pytest.fixture
+def unreadable(monkeypatch):
+    """Make a file unreadable: mode 000 and, where that is not enough (root reads anything),
+    opening it fails as it would for anyone else."""
+
+    def make(path: Path) -> Path:
+        path.chmod(0)
+        if os.access(path, os.R_OK):
+            real_open = io.open
+
+            def guarded(file, *args, **kwargs):
+                if isinstance(file, str | os.PathLike) and Path(file) == path:
+                    raise PermissionError(13, "Permission denied", str(path))
+                return real_open(file, *args, **kwargs)
+
+            monkeypatch.setattr("builtins.open", guarded)
+            monkeypatch.setattr(io, "open", guarded)
+        return path
+
+    return make
+
+
+def _zip_member_flag(body: bytes, member: str, flag: int) -> bytes:
+    """``body`` with ``flag`` set in the central-directory entry of ``member``."""
+    data = bytearray(body)
+    at = data.index(b"PK\x01\x02")
+    while data[at + 46 : at + 46 + int.from_bytes(data[at + 28 : at + 30], "little")] != member.encode():
+        at = data.index(b"PK\x01\x02", at + 4)
+    data[at + 8] |= flag
+    return bytes(data)
+
+
+# --- integrity: ml-latest-small by its files' checksums, and any zip by its directory -------------
+
+
+def test_ml_latest_small_is_pinned_by_its_files_checksums():
+    spec = datasets.DATASETS["ml-latest-small"]
+    assert spec.md5 is None  # GroupLens re-packs the zip: no MD5 is stable, none is fetched
+    assert dict(spec.sha256) == {
+        "ratings.csv": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
+        "movies.csv": "5a5f32dd9bb3797b8e728a1b98958789d2b13f294a69fdfbc5727f8a9611aa07",
+        "links.csv": "97ad18e4e56a09363c65676b6cb3482ce3e2cea2372a24620c1599c843325f31",
+        "tags.csv": "92a9f8bb7916dceef6151209845788c3643f794dfa79d1feaec7121b5960399d",
+    }
+    assert set(spec.sha256) <= set(spec.files)
+    with pytest.raises(ValueError, match="needs an archive md5 or per-file sha256"):
+        dataclasses.replace(spec, sha256=None)
+
+
+@pytest.mark.parametrize("layout", ["zip", "folder"])
+def test_a_local_ml_latest_small_copy_that_is_not_the_canonical_one_is_refused(tmp_path,
+                                                                               isolated_env, layout):  # fmt: skip
+    # The real spec: the tiny files are not GroupLens', so they must not load as ml-latest-small.
+    files = latest_files()
+    if layout == "zip":
+        (tmp_path / "ml-latest-small.zip").write_bytes(make_zip(files, prefix="ml-latest-small/"))
+        where = f"{tmp_path / 'ml-latest-small.zip'}!ml-latest-small/ratings.csv"
+    else:
+        write_folder(tmp_path / "ml-latest-small", files)
+        where = str(tmp_path / "ml-latest-small" / "ratings.csv")
+
+    with pytest.raises(DatasetError) as caught:
+        load_movielens("ml-latest-small", data_home=tmp_path, download=False)
+
+    message = str(caught.value)
+    assert message.startswith(f"{where} is not the canonical ml-latest-small file")
+    assert hashlib.sha256(files["ratings.csv"]).hexdigest() in message  # found
+    assert datasets.DATASETS["ml-latest-small"].sha256["ratings.csv"] in message  # expected
+    assert "3 other file(s) differ too" in message
+    assert "clean copy" in message and "verify=False" in message
+
+
+@pytest.mark.parametrize("layout", ["zip", "folder"])
+def test_ml_latest_small_checks_every_file_even_one_it_does_not_parse(tmp_path, isolated_env,
+                                                                     latest_spec, monkeypatch,
+                                                                     layout):  # fmt: skip
+    def put(home: Path, files: dict[str, bytes]) -> None:
+        if layout == "zip":
+            home.mkdir()
+            (home / "ml-latest-small.zip").write_bytes(make_zip(files, prefix="ml-latest-small/"))
+        else:
+            write_folder(home / "ml-latest-small", files)
+
+    put(tmp_path / "good", latest_files())
+    assert len(load_movielens("ml-latest-small", data_home=tmp_path / "good").ratings) == 2
+    files = latest_files()
+    files["tags.csv"] = files["tags.csv"].replace(b"fun", b"fan")
+    put(tmp_path / "bad", files)
+    with pytest.raises(DatasetError, match=r"tags\.csv is not the canonical ml-latest-small file"):
+        load_movielens("ml-latest-small", data_home=tmp_path / "bad")
+    monkeypatch.setattr(datasets, "_WARNED_MODIFIED", set())
+    with pytest.warns(UserWarning, match=r"modified copy of ml-latest-small.*tags\.csv differ"):
+        data = load_movielens("ml-latest-small", data_home=tmp_path / "bad", verify=False)
+    assert len(data.ratings) == 2
+
+
+def test_a_downloaded_file_that_differs_is_refused_and_nothing_is_saved(tmp_path, isolated_env,
+                                                                       latest_spec, server):  # fmt: skip
+    files = latest_files()
+    files["links.csv"] = files["links.csv"].replace(b"862", b"863")
+    url = server.serve("/ml-latest-small.zip", make_zip(files, prefix="ml-latest-small/"))
+    latest_spec(url=url)
+    with pytest.raises(DatasetError) as caught:
+        load_movielens("ml-latest-small", data_home=tmp_path, progress=False)
+    message = str(caught.value)
+    assert message.startswith(f"{url}!ml-latest-small/links.csv is not the canonical")
+    assert "Nothing was saved" in message and "verify=False" not in message
+    assert _listing(tmp_path) == []
+
+
+def test_a_zip_missing_a_member_is_refused_naming_zip_and_member(tmp_path, isolated_env,
+                                                                latest_spec):  # fmt: skip
+    files = latest_files()
+    del files["movies.csv"]
+    path = tmp_path / "ml-latest-small.zip"
+    path.write_bytes(make_zip(files, prefix="ml-latest-small/"))
+    with pytest.raises(DatasetError) as caught:
+        load_movielens("ml-latest-small", data_home=tmp_path, download=False)
+    message = str(caught.value)
+    assert message.startswith(f"{path} is an incomplete copy of ml-latest-small: missing "
+                              "ml-latest-small/movies.csv")  # fmt: skip
+    assert f"delete {path}" in message
+
+
+@pytest.mark.parametrize("damage", ["bad CRC", "encrypted"])
+def test_a_corrupt_member_is_refused_naming_zip_and_member(tmp_path, isolated_env, latest_spec,
+                                                          damage):  # fmt: skip
+    body = make_zip(latest_files(), prefix="ml-latest-small/")  # stored: the bytes are in clear
+    if damage == "bad CRC":
+        body = body.replace(b"Jumanji", b"Jumanjj")
+    else:
+        body = _zip_member_flag(body, "ml-latest-small/movies.csv", 0x1)
+    path = tmp_path / "ml-latest-small.zip"
+    path.write_bytes(body)
+    with pytest.raises(DatasetError) as caught:
+        load_movielens("ml-latest-small", data_home=tmp_path, download=False)
+    message = str(caught.value)
+    assert message.startswith(f"{path}!ml-latest-small/movies.csv is corrupt inside the archive")
+    assert f"delete {path}" in message
+
+
+def test_every_data_set_bounds_what_its_archive_may_unpack_to():
+    real = {"ml-100k": 16_000_000, "ml-1m": 24_900_000, "ml-latest-small": 3_300_000}
+    for name, unpacked in real.items():
+        assert 2 * unpacked <= datasets.DATASETS[name].max_bytes <= 12 * unpacked, name
+
+
+def test_an_archive_that_would_unpack_too_big_is_refused_before_reading(tmp_path, isolated_env,
+                                                                       latest_spec, server,
+                                                                       monkeypatch):  # fmt: skip
+    buffer = io.BytesIO(make_zip(latest_files(), prefix="ml-latest-small/"))
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ml-latest-small/README.txt", bytes(1_000_000))
+    body = buffer.getvalue()
+    assert len(body) < 10_000  # small on the wire, big once unpacked
+    latest_spec(max_bytes=100_000, url=server.serve("/ml-latest-small.zip", body))
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "ml-latest-small.zip").write_bytes(body)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a member was read before the archive's sizes were checked")
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", no_reading)
+    too_big = r"would unpack to [\d,]+ bytes \(ml-latest-small/README\.txt alone to 1,000,000\)"
+    with pytest.raises(DatasetError, match=too_big):
+        load_movielens("ml-latest-small", data_home=tmp_path / "local", download=False)
+    with pytest.raises(DatasetError, match=too_big + ".*Nothing was saved"):
+        load_movielens("ml-latest-small", data_home=tmp_path / "home", progress=False)
+    assert _listing(tmp_path / "home") == []
+
+
+def test_an_archive_with_too_many_members_is_refused(tmp_path, isolated_env, latest_spec):
+    files = latest_files() | {f"extra/{k}.txt": b"" for k in range(1_001)}
+    (tmp_path / "ml-latest-small.zip").write_bytes(make_zip(files, prefix="ml-latest-small/"))
+    with pytest.raises(DatasetError, match=r"has 1,005 members, more than the 1,000 accepted"):
+        load_movielens("ml-latest-small", data_home=tmp_path, download=False)
+
+
+def test_a_download_that_does_not_parse_is_not_installed(tmp_path, isolated_env, tiny_spec,
+                                                        server):  # fmt: skip
+    files = ml100k_files()
+    files["u.item"] = b"1|Toy Story (1995)|01-Jan-1995||http://x|0|0\n"
+    body = make_zip(files)
+    url = server.serve("/ml-100k.zip", body)
+    tiny_spec(url, hashlib.md5(body).hexdigest())  # the archive is intact: its content is wrong
+    with pytest.raises(DatasetError, match=rf"^{re.escape(url)}!ml-100k/u\.item has 7 fields per "
+                                           r"line, expected 9\. Nothing was saved"):  # fmt: skip
+        load_movielens(data_home=tmp_path, progress=False)
+    assert _listing(tmp_path) == []
+
+
+def test_a_download_that_is_not_a_zip_is_refused_naming_the_url(tmp_path, isolated_env,
+                                                               latest_spec, server):  # fmt: skip
+    page = b"<html>Down for maintenance</html>"
+    url = server.serve("/ml-latest-small.zip", page)
+    server.serve("/ml-latest-small.zip.md5", hashlib.md5(page).hexdigest().encode())
+    latest_spec(url=url)
+    with pytest.raises(DatasetError, match=rf"^{re.escape(url)} is not a readable zip archive.*"
+                                           "Nothing was saved"):  # fmt: skip
+        load_movielens("ml-latest-small", data_home=tmp_path, progress=False)
+    assert _listing(tmp_path) == []
+
+
+# --- several processes downloading into one folder ----------------------------------------------
+
+
+def test_concurrent_downloads_into_one_folder_all_succeed(tmp_path, isolated_env, tiny_spec,
+                                                         slow_server):  # fmt: skip
+    # The server answers once all three requests have arrived: all three loaders found no copy
+    # and are staging theirs when the first one installs it.
+    body = make_zip(ml100k_files())
+    slow = slow_server(body, together=3)
+    tiny_spec(slow.url, hashlib.md5(body).hexdigest())
+    results, errors = [], []
+
+    def load():
+        try:
+            results.append(load_movielens(data_home=tmp_path, progress=False))
+        except Exception as exc:  # collected, to fail the test below with it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and len(results) == 3
+    for data in results:
+        assert len(data.ratings) == 12 and data.source == str(tmp_path / "ml-100k")
+    assert _listing(tmp_path) == sorted(["ml-100k"] + [f"ml-100k/{n}" for n in ml100k_files()])
+
+
+# --- a slow server: a deadline for the whole download, progress by time -------------------------
+
+
+def test_a_trickling_server_is_abandoned_at_the_download_deadline(tmp_path, isolated_env,
+                                                                 tiny_spec, slow_server,
+                                                                 monkeypatch):  # fmt: skip
+    body = make_zip(ml100k_files())
+    slow = slow_server(body, pieces=40, pause=0.25)  # the whole body in 10 s
+    tiny_spec(slow.url, hashlib.md5(body).hexdigest())
+    monkeypatch.setenv("RECSYS_DOWNLOAD_TIMEOUT", "1")
+    started = time.monotonic()
+    with pytest.raises(DatasetError, match=rf"download of {re.escape(slow.url)} did not finish "
+                                           r"within 1 s.*RECSYS_DOWNLOAD_TIMEOUT"):  # fmt: skip
+        load_movielens(data_home=tmp_path, progress=False)
+    assert time.monotonic() - started < 6
+    assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf"])
+def test_the_download_timeout_must_be_a_positive_number(tmp_path, isolated_env, tiny_spec,
+                                                        monkeypatch, value):  # fmt: skip
+    monkeypatch.setenv("RECSYS_DOWNLOAD_TIMEOUT", value)
+    with pytest.raises(ValueError, match=rf"RECSYS_DOWNLOAD_TIMEOUT='{value}' is not a positive "
+                                         "number of seconds"):  # fmt: skip
+        load_movielens(data_home=tmp_path, progress=False)
+    assert _listing(tmp_path) == []
+
+
+def test_progress_is_shown_by_time_not_by_block(tmp_path, isolated_env, tiny_spec, server,
+                                                slow_server, capsys):  # fmt: skip
+    # Fast: 2 MB arrive in some thirty blocks within a second: a final line, not one per block.
+    body = make_zip(ml100k_files() | {"README": os.urandom(2_000_000)})
+    tiny_spec(server.serve("/ml-100k.zip", body), hashlib.md5(body).hexdigest())
+    load_movielens(data_home=tmp_path / "fast")
+    shown = capsys.readouterr().err
+    assert 1 <= shown.count("Downloading ml-100k.zip") <= 3 and "2.0/2.0 MB" in shown
+    # Slow: 2.5 s of trickling shows progress while it lasts, not only at the end.
+    body = make_zip(ml100k_files())
+    slow = slow_server(body, pieces=10, pause=0.25)
+    tiny_spec(slow.url, hashlib.md5(body).hexdigest())
+    load_movielens(data_home=tmp_path / "slow")
+    assert 2 <= capsys.readouterr().err.count("Downloading ml-100k.zip") <= 6
+
+
+# --- a mirror -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["RECSYS_DATA_MIRROR", "base_url", "load_dataset", "file://"])
+def test_downloads_come_from_a_mirror_when_one_is_set(tmp_path, isolated_env, tiny_spec, server,
+                                                      monkeypatch, how):  # fmt: skip
+    body = make_zip(ml100k_files())
+    tiny_spec(md5=hashlib.md5(body).hexdigest())  # "GroupLens" is a closed port here
+    server.serve("/mirror/movielens/ml-100k.zip", body)
+    base = server.url + "/mirror/movielens/"
+    home = tmp_path / "home"
+    if how == "RECSYS_DATA_MIRROR":
+        monkeypatch.setenv("RECSYS_DATA_MIRROR", base)
+        with pytest.raises(DatasetNotFoundError, match=re.escape(f"Download {base}ml-100k.zip")):
+            load_movielens(data_home=home, download=False)
+        data = load_movielens(data_home=home, progress=False)
+    elif how == "base_url":
+        monkeypatch.setenv("RECSYS_DATA_MIRROR", "http://127.0.0.1:9/nowhere/")  # the argument wins
+        data = load_movielens(data_home=home, progress=False, base_url=base.rstrip("/"))
+    elif how == "load_dataset":
+        data = load_dataset("ml-100k", data_home=home, progress=False, base_url=base)
+    else:
+        (tmp_path / "mirror").mkdir()
+        (tmp_path / "mirror" / "ml-100k.zip").write_bytes(body)
+        monkeypatch.setenv("RECSYS_DATA_MIRROR", (tmp_path / "mirror").as_uri())
+        data = load_movielens(data_home=home, progress=False)
+    assert len(data.ratings) == 12 and data.source == str(home / "ml-100k")
+
+
+def test_a_mirror_cannot_change_the_data(tmp_path, isolated_env, tiny_spec, server, monkeypatch):
+    files = ml100k_files()
+    tiny_spec(md5=hashlib.md5(make_zip(files)).hexdigest())
+    files["u.data"] = files["u.data"].replace(b"\t5\t", b"\t4\t", 1)
+    url = server.serve("/m/ml-100k.zip", make_zip(files))
+    monkeypatch.setenv("RECSYS_DATA_MIRROR", server.url + "/m")
+    with pytest.raises(DatasetError, match=rf"checksum mismatch for {re.escape(url)}"):
+        load_movielens(data_home=tmp_path, progress=False)
+    assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("base", ["mirror.example.org/movielens", "ftp://mirror.example.org/"])
+def test_a_mirror_that_is_not_a_base_url_is_refused(tmp_path, isolated_env, tiny_spec,
+                                                    monkeypatch, base):  # fmt: skip
+    monkeypatch.setenv("RECSYS_DATA_MIRROR", base)
+    with pytest.raises(ValueError, match=rf"RECSYS_DATA_MIRROR='{re.escape(base)}' is not a base "
+                                         "URL"):  # fmt: skip
+        load_movielens(data_home=tmp_path, progress=False)
+    assert _listing(tmp_path) == []
+
+
+# --- staging folders of killed downloads ---------------------------------------------------------
+
+
+def test_a_killed_download_leaves_a_staging_folder_that_the_next_run_removes(tmp_path,
+                                                                            isolated_env,
+                                                                            tiny_spec, server,
+                                                                            slow_server):  # fmt: skip
+    body = make_zip(ml100k_files())
+    slow = slow_server(body, pieces=len(body), pause=0.2)  # would take minutes
+    home = tmp_path / "home"
+    child = _loader_process(slow.url, home)
+    try:
+        staged = _wait_for(lambda: list(home.glob(".*")) if home.exists() else [])
+    finally:
+        child.kill()
+        child.wait()
+    assert len(staged) == 1 and staged[0].is_dir()  # a killed process cleans nothing up
+    assert re.fullmatch(rf"\.ml-100k\.partial-.+-{child.pid}-\w+", staged[0].name)
+
+    tiny_spec(server.serve("/ml-100k.zip", body), hashlib.md5(body).hexdigest())
+    assert len(load_movielens(data_home=home, progress=False).ratings) == 12
+    assert _listing(home) == sorted(["ml-100k"] + [f"ml-100k/{n}" for n in ml100k_files()])
+
+
+def test_stale_staging_folders_are_removed_and_live_ones_kept(tmp_path, isolated_env, tiny_spec,
+                                                              server):  # fmt: skip
+    two_days_ago = time.time() - 2 * 24 * 3600
+
+    def staging(name: str, old: bool = False) -> Path:
+        folder = write_folder(tmp_path / name, {"ml-100k.zip": b"partial"})
+        if old:
+            os.utime(folder, (two_days_ago, two_days_ago))
+        return folder
+
+    running_elsewhere = staging(f".ml-100k.partial-otherhost-{os.getpid()}-abc12345")
+    stale_elsewhere = staging(".ml-100k.partial-otherhost-1-def67890", old=True)
+    stale_legacy = staging(".ml-100k-download-x1y2z3", old=True)
+    recent_legacy = staging(".ml-100k-download-a1b2c3")
+    other_data_set = staging(".ml-1m.partial-otherhost-1-ghi", old=True)
+    readers_own = staging("my-notes", old=True)
+    body = make_zip(ml100k_files())
+    tiny_spec(server.serve("/ml-100k.zip", body), hashlib.md5(body).hexdigest())
+
+    load_movielens(data_home=tmp_path, progress=False)
+
+    assert not stale_elsewhere.exists() and not stale_legacy.exists()
+    for kept in (running_elsewhere, recent_legacy, other_data_set, readers_own):
+        assert kept.exists(), kept.name
+
+
+# --- messages that name the right thing ---------------------------------------------------------
+
+
+def test_a_truncated_ratings_file_is_named_itself_not_the_folds(tmp_path, isolated_env, tiny_spec):
+    files = ml100k_files()
+    files["u.data"] = b"".join(files["u.data"].splitlines(keepends=True)[:-1])
+    write_folder(tmp_path / "ml-100k", files)
+    with pytest.raises(DatasetError) as caught:
+        load_movielens(data_home=tmp_path, download=False)
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'ml-100k' / 'u.data'} holds 11 ratings")
+    assert "u1.base" not in message and "clean copy" in message
+
+
+@pytest.mark.parametrize("layout", ["folder", "zip"])
+def test_an_unreadable_file_of_a_local_copy_is_named(tmp_path, isolated_env, tiny_spec, unreadable,
+                                                     layout):  # fmt: skip
+    files = ml100k_files()
+    if layout == "folder":
+        write_folder(tmp_path / "ml-100k", files)
+        target = tmp_path / "ml-100k" / "u.item"
+    else:
+        body = make_zip(files)
+        tiny_spec(md5=hashlib.md5(body).hexdigest())
+        target = tmp_path / "ml-100k.zip"
+        target.write_bytes(body)
+    unreadable(target)
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(target))} cannot be read "
+                                           r"\(Permission denied\)"):  # fmt: skip
+        load_movielens(data_home=tmp_path, download=False)
+
+
+@pytest.mark.parametrize("kind", ["folder", "unreadable file"])
+def test_load_ratings_csv_refuses_a_folder_or_an_unreadable_file(tmp_path, unreadable, kind):
+    if kind == "folder":
+        path = tmp_path / "mine.csv"
+        path.mkdir()
+        problem = "is a folder, not a CSV file"
+    else:
+        path = unreadable(write(tmp_path, GOOD_CSV))
+        problem = r"cannot be read \(Permission denied\)"
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(path))} {problem}"):
+        load_ratings_csv(path)
+
+
+def test_a_server_that_does_not_speak_http_is_reported_as_unreachable(tmp_path, isolated_env,
+                                                                     tiny_spec):  # fmt: skip
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer():
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/ml-100k.zip"
+    tiny_spec(url)
+    try:
+        with pytest.raises(DatasetNotFoundError, match=rf"Downloading failed: .*\({re.escape(url)}\)"):
+            load_movielens(data_home=tmp_path, progress=False)
+    finally:
+        listener.close()
+    assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("announced", [True, False])
+def test_a_download_bigger_than_the_limit_is_refused(tmp_path, isolated_env, tiny_spec, server,
+                                                     announced):  # fmt: skip
+    body = make_zip(ml100k_files() | {"README": os.urandom(200_000)})
+    server.routes["/ml-100k.zip"] = (body, len(body) if announced else "unknown")
+    tiny_spec(server.url + "/ml-100k.zip", hashlib.md5(body).hexdigest(), max_bytes=100_000)
+    with pytest.raises(DatasetError, match=r"more than (the )?100,000.*nothing was saved"):
+        load_movielens(data_home=tmp_path, progress=False)
+    assert _listing(tmp_path) == []
+
+
+def test_a_bogus_content_length_is_ignored(tmp_path, isolated_env, tiny_spec, server):
+    body = make_zip(ml100k_files())
+    server.routes["/ml-100k.zip"] = (body, "many")  # http.client then reads to the end
+    tiny_spec(server.url + "/ml-100k.zip", hashlib.md5(body).hexdigest())
+    assert len(load_movielens(data_home=tmp_path, progress=False).ratings) == 12
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE simulates a full disk")
+def test_a_full_disk_is_reported_as_such_not_as_a_broken_download(tmp_path, server):
+    body = make_zip(ml100k_files())
+    assert len(body) > 2_000
+    url = server.serve("/ml-100k.zip", body)
+    child = _loader_process(url, tmp_path / "home", hashlib.md5(body).hexdigest(),
+                            file_size_limit=1_000)  # fmt: skip
+    out, _ = child.communicate(timeout=60)
+    assert out.startswith(f"DatasetNotFoundError: cannot write a copy into {tmp_path / 'home'}"), out
+    assert "broke off" not in out
+    assert _listing(tmp_path / "home") == []

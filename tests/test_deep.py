@@ -181,7 +181,7 @@ def test_unknown_users_get_the_popularity_ranking():
     ratings = cyclic_ratings(n_users=10, n_items=6, length=4)
     ratings = ratings[~((ratings.item_id == 6) & (ratings.user_id > 2))]  # item 6 least popular
     model = deep.Caser(length=2, embedding_dim=4, n_epochs=1).fit(ratings)
-    recs = model.recommend(["stranger"], k=6)
+    recs = model.recommend([10**6], k=6)  # an id never seen in training
     counts = ratings.groupby("item_id").size()
     assert recs.item_id.tolist() == counts.sort_values(ascending=False, kind="stable").index.tolist()
     with pytest.raises(TypeError, match="ranks items"):
@@ -524,8 +524,8 @@ def test_sasrec_contract_validation_unknown_users_and_fractions():
     assert "validation" in model.history_ and model.best_epoch_ in model.history_.index
     for user, items in model.histories_.items():
         assert test.set_index("user_id").item_id[user] not in items
-    recs = model.recommend(["stranger", 0], k=12)
-    assert recs[recs.user_id == "stranger"].item_id.tolist() == list(
+    recs = model.recommend([10**6, 0], k=12)  # a stranger, and a user with a history
+    assert recs[recs.user_id == 10**6].item_id.tolist() == list(
         pd.Series(model.popularity_, index=model.items_.ids)
         .sort_values(ascending=False, kind="stable").index)  # fmt: skip
     assert recs[recs.user_id == 0].merge(train[train.user_id == 0], on="item_id").empty

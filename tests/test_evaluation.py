@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_helpers._base import Recommender
+from recsys_helpers.base import Recommender
 from recsys_helpers.baselines import BiasedBaseline, GlobalMean, Popularity
 from recsys_helpers.evaluation import (
     bootstrap_interval,

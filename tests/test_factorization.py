@@ -176,3 +176,31 @@ def test_als_similar_items_by_hand():
         model.similar_items(-5)
     with pytest.raises(ValueError, match="positive integer"):
         model.similar_items(ids[0], k=0)
+
+
+@pytest.mark.parametrize("low, high", [(20, 100), (-1e6, 1e6)])
+def test_biased_mf_learns_on_any_rating_scale(world, low, high):
+    # The same ratings on another scale: the model learns in units of a quarter of the range,
+    # so the defaults converge, and its predictions are the 1-5 model's, rescaled.
+    stars = BiasedMF(n_factors=8, n_epochs=5).fit(world)
+    assert stars.scale_ == 1.0
+    rescale = (high - low) / 4
+    other = world.assign(rating=low + (world.rating - 1) * rescale)
+    model = BiasedMF(n_factors=8, n_epochs=5).fit(other)
+    assert model.scale_ == rescale
+    predictions = model.predict(other)
+    assert np.isfinite(predictions).all()
+    np.testing.assert_allclose(predictions, low + (stars.predict(world) - 1) * rescale,
+                               rtol=1e-6, atol=1e-6 * rescale)  # fmt: skip
+    assert len(model.recommend(other.user_id.unique()[:3], k=5)) == 15
+
+
+def test_biased_mf_that_diverges_says_so():
+    from recsys_helpers.base import NotFittedError, TrainingDivergedError
+
+    ratings = make_ratings(n_users=50, n_items=40, n_ratings=800, seed=1).ratings
+    model = BiasedMF(n_factors=4, n_epochs=20, learning_rate=5.0)
+    with pytest.raises(TrainingDivergedError, match="diverged in epoch .*lower learning_rate"):
+        model.fit(ratings)
+    with pytest.raises(NotFittedError):
+        model.predict(ratings)

@@ -139,3 +139,28 @@ def test_timestamp_checked_only_when_required():
         validate_ratings(ratings, require_timestamp=True)
     with pytest.raises(ValueError, match="timestamp must hold integers"):
         validate_ratings(ratings.assign(timestamp="yesterday"), require_timestamp=True)
+
+
+def test_id_kinds_and_a_map_refuses_ids_of_another_kind():
+    from recsys_helpers.interactions import id_kind
+
+    assert id_kind(np.array([1, 2])) == "int" and id_kind(np.array(["a"])) == "str"
+    assert id_kind(np.array(["a", "b"], dtype=object)) == "str"
+    assert id_kind(np.array([1, "a"], dtype=object)) == "mixed"
+    assert id_kind(np.array([])) == "empty" and id_kind(np.array([1.5])) == "float"
+    numbers = IdMap.from_ids([1, 2, 3])
+    assert numbers.index([2, 7], unknown="ignore").tolist() == [1, -1]
+    with pytest.raises(ValueError, match=r"ids given are str \(e.g. '1'\).*are int"):
+        numbers.index(["1"], unknown="ignore")  # "1" is not 1, and is not merely unknown
+    words = IdMap.from_ids(["007", "7"])
+    with pytest.raises(ValueError, match="ids given are int.*are str"):
+        words.contains([7])
+    assert words.index(["7", "07"], unknown="ignore").tolist() == [1, -1]
+
+
+def test_ids_that_mix_types_are_refused_by_name():
+    mixed = pd.DataFrame({"user_id": [1, "1"], "item_id": [1, 2], "rating": [3.0, 4.0]})
+    with pytest.raises(ValueError, match=r"user_id must hold integers or strings.*mix.*\[1, '1'\]"):
+        validate_ratings(mixed)
+    # An empty table is well formed (a model refuses to fit one, with its own message).
+    validate_ratings(pd.DataFrame({"user_id": [], "item_id": [], "rating": []}))

@@ -308,3 +308,12 @@ def test_recent_item_knn_uses_only_the_most_recent_items():
         RecentItemKNN(decay=0).fit(ratings)
     with pytest.raises(ValueError, match="n_recent"):
         RecentItemKNN(n_recent=0).fit(ratings)
+
+
+def test_recent_item_knn_counts_a_zero_rating_as_an_interaction():
+    # A reader's CSV may hold 0-star ratings: the user still interacted with the item, so it
+    # must count in "who interacted" (the similarity) as it does in the history.
+    ratings = sequence_ratings()
+    zero = ratings.assign(rating=np.where(ratings.item_id == "a", 0.0, ratings.rating))
+    np.testing.assert_array_equal(RecentItemKNN().fit(zero).similarity_,
+                                  RecentItemKNN().fit(ratings).similarity_)  # fmt: skip

@@ -142,3 +142,14 @@ def test_time_based_splits_need_timestamps():
     for split in (temporal_split, leave_last_out):
         with pytest.raises(ValueError, match="timestamp"):
             split(ratings)
+
+
+def test_splits_work_on_a_frame_with_repeated_index_labels():
+    # pd.concat's default keeps both inputs' labels: 0, 1, ... twice. Splits go by position.
+    ratings = make_ratings(n_users=40, n_ratings=600, seed=2).ratings
+    halves = [ratings.iloc[:300].reset_index(drop=True), ratings.iloc[300:].reset_index(drop=True)]
+    repeated = pd.concat(halves)
+    assert repeated.index.has_duplicates
+    for split in (stratified_split, leave_last_out, random_split, temporal_split):
+        for got, expected in zip(split(repeated), split(ratings), strict=True):
+            pd.testing.assert_frame_equal(got, expected)

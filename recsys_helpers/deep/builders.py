@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._base import check_positive_int
+from ..base import check_positive_int
 from ._runtime import keras, layers
 
 __all__ = ["ItemScores", "build_caser", "build_gru", "build_neural_cf", "build_sasrec",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .._base import Recommender, check_positive_int
+from ..base import Recommender, check_number, check_positive_int, check_seed
 from ..interactions import validate_ratings
 from ..metrics import ndcg_at_k
 from ..sequences import (
@@ -38,7 +38,26 @@ class _KerasRecommender(Recommender):
 
     predicts_ratings = False
 
+    def _check_training_params(self) -> None:
+        """The settings every estimator here shares, checked before any work is done (Keras
+        would otherwise report a bad ``embedding_dim`` as its own layer's ``output_dim``)."""
+        for name in ("n_epochs", "batch_size", "patience", "length", "embedding_dim", "units",
+                     "filters", "kernel_size", "n_horizontal", "n_vertical", "n_factors",
+                     "n_blocks", "n_heads", "n_negatives"):  # fmt: skip
+            if hasattr(self, name):
+                check_positive_int(name, getattr(self, name))
+        if hasattr(self, "hidden"):  # one layer's width, or a tuple of widths
+            for width in np.atleast_1d(np.asarray(self.hidden, dtype=object)):
+                check_positive_int("hidden", width)
+        check_number("learning_rate", self.learning_rate, above=0)
+        check_seed(self.seed)
+        if hasattr(self, "dropout"):
+            check_number("dropout", self.dropout, minimum=0, below=1)
+        if hasattr(self, "l2"):
+            check_number("l2", self.l2, minimum=0)
+
     def _fit_common(self, ratings: pd.DataFrame, validation: pd.DataFrame | None):
+        self._check_training_params()
         if validation is not None:
             validate_ratings(validation)
             if validation.empty:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .._base import check_positive_int
+from ..base import TrainingDivergedError, check_positive_int
 from ._runtime import keras, tf
 
 __all__ = ["seed_everything", "train"]
@@ -47,6 +47,7 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
     """
     check_positive_int("n_epochs", n_epochs)
     check_positive_int("patience", patience)
+    check_positive_int("batch_size", batch_size)
     seed_everything(seed)
     rows, best, best_weights, best_epoch = [], -np.inf, None, n_epochs
     for epoch in range(1, n_epochs + 1):
@@ -57,6 +58,9 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
         fitted = model.fit(x, y, sample_weight=weight[0] if weight else None,
                            batch_size=batch_size, epochs=1, shuffle=True, verbose=0)  # fmt: skip
         row = {"epoch": epoch, "loss": float(fitted.history["loss"][-1])}
+        if not np.isfinite(row["loss"]):
+            raise TrainingDivergedError(f"the training loss became {row['loss']!r} in epoch "
+                                        f"{epoch}; lower the learning rate")
         if validate is not None:
             row["validation"] = score = float(validate())
             if score > best:

@@ -1,4 +1,4 @@
-"""Plumbing shared by every model: the book's estimator contract, written once.
+"""The book's estimator contract, written once: the base class every model subclasses.
 
 The contract, in the scikit-learn habit: hyper-parameters in ``__init__`` (stored as given),
 learning in ``fit(ratings) -> self``, learned state in attributes ending in ``_``;
@@ -11,9 +11,28 @@ first) and ``_predict_index(u, i)``, which scores aligned arrays of user and ite
 (``-1`` for an id unseen in training) and must handle ``-1`` by falling back to its documented
 baseline. The base class turns that into ``predict`` (clipped to the rating scale) and
 ``recommend`` (a ranked top-k table).
+
+Two promises hold for every subclass without it doing anything:
+
+* **A fit is all or nothing.** Each ``fit`` starts from a clean slate (nothing learned from
+  earlier data survives a refit), and a ``fit`` that raises — a bad parameter found late, a
+  training run that diverges, a ``MemoryError``, a ``KeyboardInterrupt`` in a notebook — leaves
+  the model exactly as it was before the call: still unfitted, or still the previous fit. The
+  base class wraps each subclass's ``fit`` for this (see :meth:`Recommender.__init_subclass__`).
+* **One error vocabulary.** Using a model before ``fit`` raises :class:`NotFittedError`; a bad
+  hyper-parameter raises ``ValueError`` naming it (the ``check_*`` helpers below); training that
+  becomes non-finite raises :class:`TrainingDivergedError`; ids of the wrong type (strings for a
+  model trained on integers) raise ``ValueError`` saying so.
 """
 
 from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import math
+import numbers
+import operator
 
 import numpy as np
 import pandas as pd
@@ -21,11 +40,89 @@ import scipy.sparse as sp
 
 from .interactions import rating_matrix, validate_ratings
 
+__all__ = [
+    "NotFittedError",
+    "Recommender",
+    "TrainingDivergedError",
+    "check_number",
+    "check_positive_int",
+    "check_seed",
+    "clone",
+]
+
+
+class NotFittedError(RuntimeError):
+    """A model was asked to predict, score or recommend before ``fit`` succeeded."""
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a non-finite loss or parameter (a learning rate too large for the data,
+    or a non-finite setting); the model is left as it was before ``fit``."""
+
 
 def check_positive_int(name: str, value) -> None:
     """Raise ``ValueError`` unless ``value`` is an integer >= 1 (parameters like k, n_epochs)."""
     if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_seed(seed) -> None:
+    """Raise ``ValueError`` unless ``seed`` is an integer >= 0 (what NumPy and Keras accept)."""
+    if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+
+
+def check_number(name: str, value, *, minimum: float | None = None, above: float | None = None,
+                 maximum: float | None = None, below: float | None = None) -> None:  # fmt: skip
+    """Raise ``ValueError`` unless ``value`` is a finite real number within the bounds:
+    ``>= minimum``, ``> above``, ``<= maximum``, ``< below`` (each optional), e.g.
+    ``check_number("dropout", p, minimum=0, below=1)``. NaN, infinities, booleans and
+    non-numbers are refused whatever the bounds."""
+    wanted = [(symbol, test, bound) for symbol, test, bound in
+              ((">=", operator.ge, minimum), (">", operator.gt, above),
+               ("<=", operator.le, maximum), ("<", operator.lt, below)) if bound is not None]
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+          and math.isfinite(value)
+          and all(test(value, bound) for _, test, bound in wanted))  # fmt: skip
+    if not ok:
+        condition = "".join(f" {symbol} {bound}" for symbol, _, bound in wanted[:1]) + "".join(
+            f" and {symbol} {bound}" for symbol, _, bound in wanted[1:])
+        raise ValueError(f"{name} must be a finite number{condition}, got {value!r}")
+
+
+def clone(model: Recommender) -> Recommender:
+    """A new, unfitted model with the same hyper-parameters (copied, so that the two never share
+    a mutable setting) — scikit-learn's ``clone``. Evaluation fits clones, never the model it
+    was given."""
+    if not isinstance(model, Recommender):
+        raise TypeError(f"clone expects a Recommender, got {type(model).__name__}")
+    return type(model)(**copy.deepcopy(model.get_params()))
+
+
+def _learned(name: str) -> bool:
+    """Learned state, by the contract's naming: ``fitted_`` attributes and private ``_caches``;
+    hyper-parameters (plain names) are not."""
+    return name.endswith("_") or name.startswith("_")
+
+
+def _all_or_nothing(fit):
+    """Wrap a ``fit`` method: start from a clean slate; on any exception, restore the model's
+    state from before the call, then re-raise."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        for name in [n for n in before if _learned(n)]:
+            delattr(self, name)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+
+    wrapper._all_or_nothing = True
+    return wrapper
 
 
 class Recommender:
@@ -35,6 +132,14 @@ class Recommender:
     #: their ``predict`` raises, and ``score``/``recommend`` are what they offer.
     predicts_ratings = True
 
+    def __init_subclass__(cls, **kwargs):
+        """Make every subclass's ``fit`` all or nothing (see the module docstring); its source
+        as written stays what ``inspect.getsource`` shows."""
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "_all_or_nothing", False):
+            cls.fit = _all_or_nothing(fit)
+
     # -- to be provided by subclasses --------------------------------------------------------
     def fit(self, ratings: pd.DataFrame):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -43,6 +148,29 @@ class Recommender:
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The hyper-parameters: the arguments of ``__init__``, each stored under its name."""
+        signature = inspect.signature(cls.__init__)
+        return [name for name, p in signature.parameters.items()
+                if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]  # fmt: skip
+
+    def get_params(self) -> dict:
+        """The hyper-parameters as a ``{name: value}`` dict (as in scikit-learn)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> Recommender:
+        """Set hyper-parameters by name and return the model; an unknown name raises
+        ``ValueError`` listing the valid ones. It takes effect at the next ``fit``."""
+        valid = self._param_names()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameter(s) {unknown}; "
+                             f"its parameters are {valid}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_")
                            and not k.startswith("_"))  # fmt: skip
@@ -61,7 +189,7 @@ class Recommender:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "train_matrix_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(ratings)")
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(ratings)")
 
     def _pair_index(self, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
