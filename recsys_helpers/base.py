@@ -48,6 +48,7 @@ __all__ = [
     "check_positive_int",
     "check_seed",
     "clone",
+    "top_k",
 ]
 
 
@@ -88,6 +89,13 @@ def check_number(name: str, value, *, minimum: float | None = None, above: float
         condition = "".join(f" {symbol} {bound}" for symbol, _, bound in wanted[:1]) + "".join(
             f" and {symbol} {bound}" for symbol, _, bound in wanted[1:])
         raise ValueError(f"{name} must be a finite number{condition}, got {value!r}")
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest ``scores`` along the last axis, best first; ties go to the
+    smaller position (a stable sort of ``-scores``), so every ranking in the package is
+    deterministic and breaks ties by id (ids are sorted in an :class:`IdMap`)."""
+    return np.argsort(-scores, axis=-1, kind="stable")[..., :k]
 
 
 def clone(model: Recommender) -> Recommender:
@@ -250,9 +258,13 @@ class Recommender:
             known = np.flatnonzero(u >= 0)
             seen = self.train_matrix_[u[known]].tocoo()
             scores[known[seen.row], seen.col] = -np.inf
+        return self._ranking(user_ids, scores, k)
+
+    def _ranking(self, user_ids: np.ndarray, scores: np.ndarray, k: int) -> pd.DataFrame:
+        """The ``recommend`` table from a users x items score matrix: top ``k`` per row (ties
+        by item id), items scored ``-inf`` (excluded) left out."""
         k_eff = min(k, scores.shape[1])
-        # Sort by (-score, item position): stable and deterministic under ties.
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k_eff]
+        order = top_k(scores, k_eff)
         top = np.take_along_axis(scores, order, axis=1)
         frame = pd.DataFrame(
             {

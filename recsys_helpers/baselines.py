@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Recommender, check_number, check_positive_int
+from .interactions import item_counts
 
 __all__ = ["BiasedBaseline", "GlobalMean", "Popularity"]
 
@@ -44,7 +45,7 @@ class Popularity(Recommender):
 
     def fit(self, ratings: pd.DataFrame) -> Popularity:
         matrix = self._fit_matrix(ratings)
-        self.counts_ = np.diff(matrix.tocsc().indptr).astype(np.float64)
+        self.counts_ = item_counts(matrix)
         return self
 
     def _predict_index(self, u, i):
@@ -74,6 +75,13 @@ class BiasedBaseline(Recommender):
     :math:`\lambda_i = 10`, a movie rated once is trusted a tenth as much as its one rating says.
     An unknown user or item has bias 0. Defaults (``reg_user=15``, ``reg_item=10``,
     ``n_epochs=10``) are Koren's (2010) and Surprise's.
+
+    Parameters
+    ----------
+    reg_user, reg_item : float >= 0
+        :math:`\lambda_u` and :math:`\lambda_i`.
+    n_epochs : int
+        Rounds of the two alternating updates.
 
     Attributes
     ----------

@@ -20,6 +20,7 @@ from .base import (
     check_number,
     check_positive_int,
     check_seed,
+    top_k,
 )
 from .metrics import rmse
 
@@ -71,6 +72,25 @@ class BiasedMF(Recommender):
     nothing changes; on a 20–100 scale :math:`s = 20` and the defaults still converge instead
     of overflowing. Training whose loss or parameters become non-finite (a
     learning rate far too large) raises :class:`~recsys_helpers.base.TrainingDivergedError`.
+
+    Parameters
+    ----------
+    n_factors : int
+        :math:`f`, the length of :math:`\mathbf p_u` and :math:`\mathbf q_i`.
+    n_epochs : int
+        Passes over the training ratings (at most, with ``validation``).
+    learning_rate : float > 0
+        :math:`\eta`.
+    regularization : float >= 0
+        :math:`\lambda`.
+    init_std : float >= 0
+        Standard deviation of the normal draws that start the factors (biases start at 0).
+    batch_size : int
+        Ratings whose updates are computed together.
+    patience : int
+        Epochs without a better validation RMSE before training stops.
+    seed : int
+        Initialisation and shuffling; the same seed gives the same model.
 
     Defaults are the values chapter 05 selects on validation splits of the ML-100K base files.
     """
@@ -194,6 +214,13 @@ class EASE(Recommender):
     closed form of training with input dropout :math:`p`, which regularises popular items more;
     ``dropout=0`` is plain EASE.
 
+    Parameters
+    ----------
+    l2 : float > 0
+        :math:`\lambda`.
+    dropout : float in [0, 1)
+        :math:`p`; 0 is plain EASE.
+
     It ranks items; it does not predict ratings (``predict`` raises). Every rating counts as an
     interaction. Unknown users score 0 everywhere (``recommend`` then falls back to item order).
     Memory grows as items²: fine for thousands of items, not for millions (chapter 10).
@@ -231,9 +258,7 @@ class EASE(Recommender):
         return scores
 
     def _predict_index(self, u, i):
-        users, inverse = np.unique(u, return_inverse=True)
-        scores = self._score_users(users)
-        return np.where(i >= 0, scores[inverse, np.maximum(i, 0)], 0.0)
+        return self._pair_scores_from_users(u, i, unknown_item=0.0)
 
 
 class ImplicitALS(Recommender):
@@ -251,6 +276,20 @@ class ImplicitALS(Recommender):
     Y_u^\top \mathbf 1`, where :math:`Y_u` holds the factors of the items :math:`u` interacted
     with (and symmetrically for items). The :math:`Y^\top Y` trick makes each solve cost only
     the user's own interactions. Seeded initialisation; ranks items, does not predict ratings.
+
+    Parameters
+    ----------
+    n_factors : int
+        Length of :math:`\mathbf x_u` and :math:`\mathbf y_i`.
+    regularization : float >= 0
+        :math:`\lambda`.
+    alpha : float > 0
+        :math:`\alpha`, how much more an interaction counts than a missing cell.
+    n_iterations : int
+        Alternations (each solves every user, then every item).
+    seed : int
+        The random start of the factors.
+
     Defaults: ``regularization`` and ``n_iterations`` are fixed, not tuned. ``n_factors=32`` and
     ``alpha=2`` were chapter 05's choice on a 2 x 2 grid; its wider grid (8-32 factors, alpha
     0.5-5) now prefers 16 factors and alpha = 1 on validation data, and the chapter uses those.
@@ -314,7 +353,7 @@ class ImplicitALS(Recommender):
         cosine = np.divide(cosine, norms * norms[i], out=np.zeros_like(cosine),
                            where=norms * norms[i] > 0)  # fmt: skip
         cosine[i] = -np.inf
-        top = np.argsort(-cosine, kind="stable")[:k]
+        top = top_k(cosine, k)
         return pd.DataFrame({"item_id": self.items_.ids[top], "similarity": cosine[top]})
 
     def _predict_index(self, u, i):

@@ -29,6 +29,7 @@ __all__ = [
     "center",
     "density",
     "id_kind",
+    "item_counts",
     "matrix_to_ratings",
     "rated_mask",
     "rating_matrix",
@@ -271,6 +272,12 @@ def rated_mask(matrix: sp.spmatrix) -> sp.csr_matrix:
     mask = sp.csr_matrix(matrix, copy=True)
     mask.data = np.ones_like(mask.data)
     return mask
+
+
+def item_counts(matrix: sp.spmatrix) -> np.ndarray:
+    r"""How many users interacted with each item, :math:`|U_i|` (stored entries per column,
+    a stored 0 included): the popularity every model here falls back on."""
+    return np.diff(sp.csc_matrix(matrix).indptr).astype(np.float64)
 
 
 def density(matrix: sp.spmatrix) -> float:

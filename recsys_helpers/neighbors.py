@@ -35,19 +35,22 @@ predictions fell back and why. Predictions are clipped to the training rating sc
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .base import Recommender, check_number, check_positive_int
+from .base import Recommender, check_number, check_positive_int, top_k
 from .baselines import BiasedBaseline
-from .interactions import center, rated_mask
+from .interactions import center, item_counts, rated_mask
 from .sequences import SequenceEncoder, last_windows, user_histories
-from .similarity import METRICS, pairwise_similarity
+from .similarity import METRICS, Metric, pairwise_similarity
 
 __all__ = ["ItemKNN", "RecentItemKNN", "UserItemKNN", "UserKNN"]
 
 CENTERINGS = (None, "mean", "zscore", "baseline")
+Centering = Literal["mean", "zscore", "baseline"] | None
 
 
 def _top_k_mask(key: np.ndarray, k: int) -> np.ndarray:
@@ -251,8 +254,8 @@ class UserKNN(_NeighborhoodModel):
         self,
         k: int = 40,
         min_k: int = 1,
-        similarity: str = "pearson_baseline",
-        centering: str | None = "baseline",
+        similarity: Metric = "pearson_baseline",
+        centering: Centering = "baseline",
         min_support: int = 1,
         shrinkage: float = 100.0,
         positive_only: bool = True,
@@ -277,8 +280,8 @@ class ItemKNN(_NeighborhoodModel):
         self,
         k: int = 80,
         min_k: int = 1,
-        similarity: str = "adjusted_cosine",
-        centering: str | None = "baseline",
+        similarity: Metric = "adjusted_cosine",
+        centering: Centering = "baseline",
         min_support: int = 1,
         shrinkage: float = 200.0,
         positive_only: bool = True,
@@ -304,7 +307,7 @@ class ItemKNN(_NeighborhoodModel):
         sims = self.similarity_[i, rated].copy()
         sims[rated == i] = 0.0
         key = sims if self.positive_only else np.abs(sims)
-        order = np.argsort(-key, kind="stable")[: self.k]  # ties: the smaller id first
+        order = top_k(key, self.k)  # ties: the smaller id first
         take = order[sims[order] > 0] if self.positive_only else order[sims[order] != 0]
         if len(take) < self.min_k:
             return pd.DataFrame(columns=columns)
@@ -332,6 +335,15 @@ class UserItemKNN(Recommender):
     ``k``, ``min_k``, ``centering``, ``min_support`` and ``shrinkage``; each has its own
     similarity. Fallbacks are those of the two models.
 
+    Parameters
+    ----------
+    item_weight : float in [0, 1]
+        :math:`w`.
+    user_similarity, item_similarity : str
+        The measure of each side (:data:`~recsys_helpers.similarity.METRICS`).
+    k, min_k, centering, min_support, shrinkage
+        Shared by both sides, as in :class:`UserKNN`.
+
     Defaults are the values chapter 04 selects on validation splits of the ML-100K base files.
 
     Attributes: ``user_model_``, ``item_model_`` (the fitted :class:`UserKNN` and
@@ -343,9 +355,9 @@ class UserItemKNN(Recommender):
         item_weight: float = 0.6,
         k: int = 40,
         min_k: int = 1,
-        user_similarity: str = "pearson_baseline",
-        item_similarity: str = "adjusted_cosine",
-        centering: str | None = "baseline",
+        user_similarity: Metric = "pearson_baseline",
+        item_similarity: Metric = "adjusted_cosine",
+        centering: Centering = "baseline",
         min_support: int = 1,
         shrinkage: float = 200.0,
     ):
@@ -392,6 +404,13 @@ class RecentItemKNN(Recommender):
     ranking. The sequential protocol's simple baseline (chapters 07–09); defaults are the values
     chapter 07 selects on validation data.
 
+    Parameters
+    ----------
+    n_recent : int
+        :math:`m`.
+    decay : float in (0, 1]
+        :math:`\gamma`.
+
     Attributes: ``similarity_`` (items x items, zero diagonal), ``histories_``.
     """
 
@@ -413,7 +432,7 @@ class RecentItemKNN(Recommender):
             similarity = np.nan_to_num(co / np.outer(norms, norms))
         np.fill_diagonal(similarity, 0.0)
         self.similarity_ = similarity
-        self.popularity_ = np.diff(binary.indptr).astype(np.float64)
+        self.popularity_ = item_counts(binary)
         self.histories_ = user_histories(ratings)
         self._encoder = SequenceEncoder(self.items_)
         return self

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .base import check_number
 from .interactions import rating_matrix, validate_ratings
 from .scale import keep_top_k
 from .similarity import pairwise_similarity
@@ -39,8 +40,7 @@ MECHANISMS = ("randomized_response", "laplace")
 
 
 def _check_epsilon(epsilon) -> float:
-    if not (np.isscalar(epsilon) and np.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    check_number("epsilon", epsilon, above=0)
     return float(epsilon)
 
 

@@ -17,7 +17,7 @@ This module holds the same formulas twice:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,16 +42,10 @@ __all__ = [
     "shrink",
 ]
 
-METRICS = (
-    "euclidean",
-    "msd",
-    "cosine",
-    "pearson",
-    "pearson_all",
-    "adjusted_cosine",
-    "jaccard",
-    "pearson_baseline",
-)
+#: The measure names ``pairwise_similarity`` (and the neighbourhood models) accept.
+Metric = Literal["euclidean", "msd", "cosine", "pearson", "pearson_all", "adjusted_cosine",
+                 "jaccard", "pearson_baseline"]  # fmt: skip
+METRICS = get_args(Metric)
 
 
 class PairSimilarity(NamedTuple):

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .base import check_number, check_positive_int
+
 __all__ = ["SyntheticRatings", "make_ratings", "response_probabilities", "simulate_responses"]
 
 
@@ -52,12 +54,6 @@ class SyntheticRatings:
             raise ValueError(f"item ids must lie in 1..{n_items}")
         interaction = np.einsum("nk,nk->n", self.user_factors[u], self.item_factors[i])
         return self.global_mean + self.user_bias[u] + self.item_bias[i] + interaction
-
-
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value!r}")
 
 
 def make_ratings(
@@ -105,8 +101,10 @@ def make_ratings(
     -------
     SyntheticRatings
     """
-    _check_positive(n_users=n_users, n_items=n_items, n_ratings=n_ratings,
-                    n_factors=n_factors, days=days)  # fmt: skip
+    for name, value in [("n_users", n_users), ("n_items", n_items), ("n_ratings", n_ratings),
+                        ("n_factors", n_factors)]:  # fmt: skip
+        check_positive_int(name, value)
+    check_number("days", days, above=0)
     if n_ratings > n_users * n_items // 2:
         raise ValueError(
             f"n_ratings={n_ratings} is more than half of the {n_users * n_items} possible pairs"
@@ -114,8 +112,7 @@ def make_ratings(
     for name, value in [("popularity_exponent", popularity_exponent),
                         ("activity_sigma", activity_sigma), ("noise", noise),
                         ("selection_bias", selection_bias)]:  # fmt: skip
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
+        check_number(name, value, minimum=0)
     low, high = rating_scale
     if not low < high:
         raise ValueError(f"rating_scale must be (low, high) with low < high, got {rating_scale}")

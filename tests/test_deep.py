@@ -545,3 +545,39 @@ def test_sequence_models_say_when_there_is_nothing_to_learn(cls):
                              "timestamp": [1, 2, 3]})  # no user has a next item
     with pytest.raises(ValueError, match="no training examples"):
         cls(length=2, n_epochs=1).fit(one_each)
+
+
+def test_train_early_stopping_matches_keras_restore_best_weights():
+    # deep.train's loop, against keras.callbacks.EarlyStopping(restore_best_weights=True) on
+    # the same model, data and settings: the same epochs run, the same best epoch, the same
+    # weights kept. Full batches, so that the order of examples cannot matter; a small, noisy
+    # training set, so that the validation loss turns up and the stopping rule is exercised.
+    keras = deep.keras
+    rng = np.random.default_rng(0)
+    w = np.array([1.0, -2.0, 0.5])
+    x, x_val = rng.normal(size=(24, 3)).astype("float32"), rng.normal(size=(200, 3)).astype("float32")
+    y = (x @ w + rng.normal(0, 1.0, 24)).astype("float32")
+    y_val = (x_val @ w).astype("float32")
+
+    def model():
+        keras.utils.set_random_seed(0)
+        net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(64, activation="relu"),
+                                keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
+        net.compile(keras.optimizers.Adam(0.03), "mse")
+        return net
+
+    ours = model()
+    start = ours.get_weights()
+    history = deep.train(ours, (x, y), n_epochs=200, batch_size=24, patience=4,
+                         validate=lambda: -ours.evaluate(x_val, y_val, batch_size=200, verbose=0))
+    theirs = model()
+    theirs.set_weights(start)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True)
+    fitted = theirs.fit(x, y, batch_size=24, epochs=200, validation_data=(x_val, y_val),
+                        callbacks=[stop], verbose=0)  # fmt: skip
+    val_loss = np.array(fitted.history["val_loss"])
+    assert len(history) == len(val_loss) < 200  # it did stop early
+    assert history.attrs["best_epoch"] == int(np.argmin(val_loss)) + 1 < len(history)
+    np.testing.assert_allclose(-history["validation"], val_loss, rtol=1e-4)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

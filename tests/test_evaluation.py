@@ -281,3 +281,18 @@ def test_paired_difference_by_hand_and_alignment():
     assert const == pytest.approx((0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="same users"):
         paired_difference(a, b.iloc[:2])
+
+
+def test_bootstrap_interval_agrees_with_scipy():
+    # The readable version against scipy.stats.bootstrap's percentile interval: different random
+    # draws, so they agree to within the Monte-Carlo error of 20,000 resamples, not exactly.
+    from scipy import stats
+
+    values = np.random.default_rng(3).binomial(1, 0.3, size=400).astype(float)
+    ours = bootstrap_interval(values, n_resamples=20_000, seed=0)
+    theirs = stats.bootstrap((values,), np.mean, n_resamples=20_000, method="percentile",
+                             confidence_level=0.95, rng=np.random.default_rng(1))  # fmt: skip
+    standard_error = values.std() / np.sqrt(len(values))
+    np.testing.assert_allclose(ours, [theirs.confidence_interval.low,
+                                      theirs.confidence_interval.high],
+                               atol=0.1 * standard_error)  # fmt: skip

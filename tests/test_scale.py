@@ -126,3 +126,13 @@ def test_similarity_storage_bytes_by_hand_and_against_scipy():
     assert actual == similarity_storage_bytes(300, 20)
     with pytest.raises(ValueError, match="positive integer"):
         similarity_storage_bytes(0)
+
+
+def test_fit_power_law_agrees_with_polyfit_on_logarithms():
+    rng = np.random.default_rng(0)
+    n = np.geomspace(1e3, 1e6, 7)
+    cost = 2e-5 * n**1.4 * rng.lognormal(0, 0.2, len(n))
+    law = fit_power_law(n, cost)
+    slope, intercept = np.polyfit(np.log(n), np.log(cost), 1)
+    np.testing.assert_allclose([law.exponent, np.log(law.coefficient)], [slope, intercept],
+                               rtol=1e-12)  # fmt: skip

@@ -64,9 +64,10 @@ def test_true_scores_checks_ids():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"n_users": 0}, "n_users must be positive"),
+    [({"n_users": 0}, "n_users must be a positive integer"),
+     ({"days": float("nan")}, "days must be a finite number > 0"),
      ({"n_ratings": 10**6}, "more than half"),
-     ({"noise": -1}, "noise must be >= 0"),
+     ({"noise": -1}, "noise must be a finite number >= 0"),
      ({"rating_scale": (5, 1)}, "low < high")],
 )  # fmt: skip
 def test_bad_parameters_raise(kwargs, message):

@@ -10,6 +10,7 @@ Every other module of :mod:`recsys_helpers.deep` imports ``keras`` and ``tf`` fr
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 
@@ -50,6 +51,10 @@ def _quiet_stderr_fd():
         os.close(saved)
         os.close(devnull)
 
+
+if importlib.util.find_spec("tensorflow") is None:  # pragma: no cover - depends on the install
+    raise ImportError("recsys_helpers.deep needs TensorFlow (Keras 3): install the book's "
+                      "requirements.txt, or pip install 'recsys-helpers[deep]'")
 
 with _quiet_stderr_fd():
     import keras

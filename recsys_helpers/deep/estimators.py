@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from ..base import Recommender, check_number, check_positive_int, check_seed
-from ..interactions import validate_ratings
+from ..interactions import item_counts, validate_ratings
 from ..metrics import ndcg_at_k
 from ..sequences import (
     SequenceEncoder,
@@ -66,7 +67,7 @@ class _KerasRecommender(Recommender):
         else:
             full = ratings
         matrix = self._fit_matrix(full)
-        self.popularity_ = np.diff(matrix.tocsc().indptr).astype(np.float64)
+        self.popularity_ = item_counts(matrix)
         return matrix
 
     def _validation_ndcg(self, scores_for: Callable, validation: pd.DataFrame,
@@ -80,13 +81,18 @@ class _KerasRecommender(Recommender):
         def ndcg() -> float:
             scores = np.asarray(scores_for(users), dtype=np.float64)
             scores[seen_rows.row, seen_rows.col] = -np.inf
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-            recs = pd.DataFrame({"user_id": np.repeat(self.users_.ids[users], top.shape[1]),
-                                 "item_id": self.items_.ids[top.ravel()],
-                                 "rank": np.tile(np.arange(1, top.shape[1] + 1), len(users))})
-            return ndcg_at_k(recs, validation, k=10)
+            return ndcg_at_k(self._ranking(self.users_.ids[users], scores, 10), validation, k=10)
 
         return ndcg
+
+    def _train(self, data, validate, model=None):
+        """Train ``model_`` (or ``model``, a training model built on ``model_``'s layers) with
+        the estimator's settings; keep the history and best epoch."""
+        self.history_ = train(model or self.model_, data, n_epochs=self.n_epochs,
+                              batch_size=self.batch_size, seed=self.seed, validate=validate,
+                              patience=self.patience)  # fmt: skip
+        self.best_epoch_ = self.history_.attrs["best_epoch"]
+        return self.history_
 
     def _score_users(self, u):
         u = np.asarray(u)
@@ -108,13 +114,29 @@ class NeuralCF(_KerasRecommender):
     0; held-out items stay eligible, so validation cannot leak into training), and the
     model (:func:`build_neural_cf`) is trained with binary cross-entropy and Adam. With
     ``validation`` ratings, training stops when their NDCG@10 (full ranking) stops improving.
+
+    Parameters
+    ----------
+    kind : ``"gmf"``, ``"mlp"`` or ``"neumf"``
+        The architecture, as in :func:`build_neural_cf`.
+    n_factors, hidden
+        Embedding size, and the widths of the MLP's hidden layers.
+    l2 : float >= 0
+        L2 penalty on the embeddings.
+    n_negatives : int
+        Unobserved items drawn per interaction each epoch.
+    n_epochs, batch_size, learning_rate, patience, seed
+        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
+        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
+        score (the best epoch's weights are kept). The same seed gives the same model.
+
     Unknown users get the popularity ranking. Defaults: ``kind``, ``l2`` and ``n_epochs`` are
     chapter 06's choices on validation data; ``n_factors``, the learning rate, the batch size
     and ``n_negatives`` are common settings that were not tuned.
     """
 
-    def __init__(self, kind: str = "gmf", n_factors: int = 32, hidden: tuple = (64, 32),
-                 l2: float = 3e-5, n_negatives: int = 4, n_epochs: int = 41,
+    def __init__(self, kind: Literal["gmf", "mlp", "neumf"] = "gmf", n_factors: int = 32,
+                 hidden: tuple = (64, 32), l2: float = 3e-5, n_negatives: int = 4, n_epochs: int = 41,
                  batch_size: int = 4096, learning_rate: float = 3e-3, patience: int = 5,
                  seed: int = 0):  # fmt: skip
         self.kind = kind
@@ -159,10 +181,7 @@ class NeuralCF(_KerasRecommender):
         validate = None
         if validation is not None and len(validation):
             validate = self._validation_ndcg(self._score_known, validation, matrix)
-        self.history_ = train(self.model_, epoch_data, n_epochs=self.n_epochs,
-                              batch_size=self.batch_size, seed=self.seed, validate=validate,
-                              patience=self.patience)  # fmt: skip
-        self.best_epoch_ = self.history_.attrs["best_epoch"]
+        self._train(epoch_data, validate)
         return self
 
     def _score_known(self, u):
@@ -240,15 +259,6 @@ class _SequenceRecommender(_KerasRecommender):
             context = context.apply(lambda h: h if isinstance(h, np.ndarray) else np.array([], int))
         return last_windows(context, self.encoder_, self.length)
 
-    def _train(self, data, validate, model=None):
-        """Train ``model_`` (or ``model``, a training model built on ``model_``'s layers) with
-        the estimator's settings; keep the history and best epoch."""
-        self.history_ = train(model or self.model_, data, n_epochs=self.n_epochs,
-                              batch_size=self.batch_size, seed=self.seed, validate=validate,
-                              patience=self.patience)  # fmt: skip
-        self.best_epoch_ = self.history_.attrs["best_epoch"]
-        return self.history_
-
     def _next_item_scores(self, model_inputs) -> np.ndarray:
         """Logits over tokens -> scores over item positions (token t is item position t-1)."""
         return _predict(self.model_, model_inputs, 1024)[:, 1:]
@@ -257,7 +267,18 @@ class _SequenceRecommender(_KerasRecommender):
 class Caser(_SequenceRecommender):
     """Caser next-item model (chapter 07), :func:`build_caser`, trained with softmax cross-entropy
     over all items on every window of every user's history. Unknown users get the popularity
-    ranking. Defaults are the settings chapter 07 selects on validation data."""
+    ranking. Defaults are the settings chapter 07 selects on validation data.
+
+    Parameters
+    ----------
+    length, embedding_dim, n_horizontal, n_vertical, dropout
+        The architecture, as in :func:`build_caser` (window length, embedding size, the
+        number of horizontal filters per height and of vertical filters).
+    n_epochs, batch_size, learning_rate, patience, seed
+        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
+        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
+        score (the best epoch's weights are kept). The same seed gives the same model.
+    """
 
     def __init__(self, length: int = 5, embedding_dim: int = 64, n_horizontal: int = 16,
                  n_vertical: int = 4, dropout: float = 0.5, n_epochs: int = 9,
@@ -296,7 +317,18 @@ class Caser(_SequenceRecommender):
 class GRURecommender(_SequenceRecommender):
     """GRU next-item model (chapter 08), :func:`build_gru`, trained with softmax cross-entropy
     over all items on every window of every user's history. Unknown users get the popularity
-    ranking. Defaults are the settings chapter 08 selects on validation data."""
+    ranking. Defaults are the settings chapter 08 selects on validation data.
+
+    Parameters
+    ----------
+    length, embedding_dim, units, dropout
+        The architecture, as in :func:`build_gru` (window length, embedding size, GRU state
+        size, dropout).
+    n_epochs, batch_size, learning_rate, patience, seed
+        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
+        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
+        score (the best epoch's weights are kept). The same seed gives the same model.
+    """
 
     def __init__(self, length: int = 10, embedding_dim: int = 64, units: int = 64,
                  dropout: float = 0.25, n_epochs: int = 13, batch_size: int = 256,
@@ -332,7 +364,19 @@ class SequenceCNN(_SequenceRecommender):
 
     Positives are every (window, next item) of every user's history; each epoch draws
     ``n_negatives`` fresh candidates per positive among the items the user did not interact with
-    in ``ratings`` (validation items stay eligible). To recommend, every item is scored as the candidate after the user's last window.
+    in ``ratings`` (validation items stay eligible). To recommend, every item is scored as the
+    candidate after the user's last window.
+
+    Parameters
+    ----------
+    length, embedding_dim, filters, kernel_size, hidden
+        The architecture, as in :func:`build_sequence_cnn`.
+    n_negatives : int
+        Negative candidates drawn per positive each epoch.
+    n_epochs, batch_size, learning_rate, patience, seed
+        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
+        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
+        score (the best epoch's weights are kept). The same seed gives the same model.
     """
 
     def __init__(self, length: int = 5, embedding_dim: int = 32, filters: int = 64,
@@ -436,7 +480,7 @@ class SASRec(_SequenceRecommender):
     """
 
     def __init__(self, length: int = 50, embedding_dim: int = 32, n_blocks: int = 2,
-                 n_heads: int = 1, dropout: float = 0.2, loss: str = "softmax",
+                 n_heads: int = 1, dropout: float = 0.2, loss: Literal["softmax", "bce"] = "softmax",
                  n_negatives: int = 1, train_fraction: float = 1.0, n_epochs: int = 40,
                  batch_size: int = 16, learning_rate: float = 1e-3, patience: int = 5,
                  seed: int = 0):  # fmt: skip
