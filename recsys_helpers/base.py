@@ -158,10 +158,21 @@ class Recommender:
     # -- shared ------------------------------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
-        """The hyper-parameters: the arguments of ``__init__``, each stored under its name."""
-        signature = inspect.signature(cls.__init__)
-        return [name for name, p in signature.parameters.items()
-                if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]  # fmt: skip
+        """The hyper-parameters: the arguments of ``__init__``, each stored under its name.
+
+        A subclass whose ``__init__`` passes ``**settings`` on to its parent's (``def
+        __init__(self, mask_share=0.2, **settings)``) has its parent's parameters too, so that
+        ``clone`` and ``get_params`` keep every setting it was given."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass) or klass is object:
+                continue
+            parameters = inspect.signature(klass.__init__).parameters.values()
+            names += [p.name for p in parameters if p.name != "self" and p.name not in names
+                      and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]  # fmt: skip
+            if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+                break
+        return names
 
     def get_params(self) -> dict:
         """The hyper-parameters as a ``{name: value}`` dict (as in scikit-learn)."""

@@ -277,3 +277,21 @@ def test_bad_training_data_is_refused_by_name(cls):
         make(cls).fit(mixed)
     with pytest.raises(ValueError, match="rating has 1 missing"):
         make(cls).fit(DATA.assign(rating=DATA.rating.where(DATA.index != 3)))
+
+
+def test_a_subclass_passing_settings_on_keeps_them_all_in_clone():
+    # The natural way to extend a model (chapter 11's solutions build BERT4Rec so): new settings,
+    # and the parent's passed on as **settings. clone must not drop the parent's.
+    from recsys_helpers.factorization import BiasedMF
+
+    class Tweaked(BiasedMF):
+        def __init__(self, extra=1.0, **settings):
+            super().__init__(**settings)
+            self.extra = extra
+
+    model = Tweaked(extra=2.0, n_factors=3, n_epochs=2)
+    params = model.get_params()
+    assert params["extra"] == 2.0 and params["n_factors"] == 3 and params["n_epochs"] == 2
+    assert set(params) == {"extra"} | set(BiasedMF().get_params())
+    twin = clone(model)
+    assert type(twin) is Tweaked and twin.get_params() == params
