@@ -165,6 +165,28 @@ class MovieLens:
         lookup = self.items.set_index("item_id")["title"]
         return lookup.reindex(np.asarray(item_ids)).rename("title")
 
+    def find_items(self, *patterns: str) -> list:
+        """One item id per title pattern, so that a chapter can discuss a film by name and still
+        run on any data set.
+
+        Each pattern is a regular expression searched in the titles (case-insensitive); the
+        most-rated matching item is chosen. Where nothing matches (another data set, or one
+        without titles), the most-rated item not chosen yet stands in. Ties in the number of
+        ratings go to the smaller id. Chapters print the titles they got, so a reader always
+        sees which film was used.
+        """
+        counts = self.ratings.groupby("item_id").size()
+        by_popularity = counts.index[np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))]
+        titles = self.titles(by_popularity).fillna("").astype(str)
+        chosen: list = []
+        for pattern in patterns:
+            matches = by_popularity[titles.str.contains(pattern, case=False, regex=True).to_numpy()]
+            if len(matches):
+                chosen.append(matches[0])
+            else:
+                chosen.append(next(i for i in by_popularity if i not in chosen))
+        return [i.item() if hasattr(i, "item") else i for i in chosen]
+
 
 # --------------------------------------------------------------------------------------------
 # Reading files from a folder or from inside a zip, through one small interface.

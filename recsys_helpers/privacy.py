@@ -125,31 +125,45 @@ def laplace_mechanism(values, epsilon: float, sensitivity: float, seed: int = 0)
 
 
 def privatize_ratings(ratings: pd.DataFrame, epsilon: float,
-                      mechanism: str = "randomized_response", rating_scale=(1, 5),
+                      mechanism: str = "randomized_response", rating_scale=None,
                       unbias: bool = True, seed: int = 0) -> pd.DataFrame:  # fmt: skip
     """A copy of ``ratings`` whose ``rating`` column each user perturbed locally.
 
-    ``"randomized_response"`` treats the whole stars of ``rating_scale`` as the categories
-    (every rating must be one of them) and, with ``unbias=True``, replaces each report by
-    :func:`unbias_randomized_response`. ``"laplace"`` adds noise with sensitivity
-    ``high - low`` (its noise is already unbiased). Ids and timestamps are unchanged: LDP here
-    protects *how much* someone liked an item, not *that* they rated it.
+    ``"randomized_response"`` treats the rating levels as the categories and, with
+    ``unbias=True``, replaces each report by :func:`unbias_randomized_response`. ``"laplace"``
+    adds noise with sensitivity ``high - low`` (its noise is already unbiased). Ids and
+    timestamps are unchanged: LDP here protects *how much* someone liked an item, not *that*
+    they rated it.
+
+    ``rating_scale=(low, high)`` declares the scale: its whole steps ``low, low + 1, ..., high``
+    are the levels, and every rating must be one of them. By default (``None``) the levels are
+    the distinct ratings in the data (1-5 stars, half stars, 0-10, ...). Strictly, the scale
+    should be public knowledge (the rating widget's range), not read from the private data; on
+    a data set that uses its whole scale the two are the same.
     """
     validate_ratings(ratings)
     if mechanism not in MECHANISMS:
         raise ValueError(f"mechanism must be one of {MECHANISMS}, got {mechanism!r}")
-    low, high = rating_scale
-    if not low < high:
-        raise ValueError(f"rating_scale must be (low, high) with low < high, got {rating_scale}")
     values = ratings["rating"].to_numpy(dtype=float)
-    outside = (values < low) | (values > high)
-    if outside.any():
-        raise ValueError(f"{int(outside.sum())} rating(s) lie outside rating_scale "
-                         f"{rating_scale}, e.g. {values[outside][0]!r}")  # fmt: skip
+    if rating_scale is None:
+        stars = np.unique(values)
+        low, high = stars[0], stars[-1]
+        if not low < high:
+            raise ValueError("every rating has the same value: there is no scale to perturb on; "
+                             "pass rating_scale=(low, high)")
+    else:
+        low, high = rating_scale
+        if not low < high:
+            raise ValueError(f"rating_scale must be (low, high) with low < high, got "
+                             f"{rating_scale}")  # fmt: skip
+        stars = np.arange(low, high + 1, dtype=float)
+        outside = ~np.isin(values, stars)
+        if outside.any():
+            raise ValueError(f"{int(outside.sum())} rating(s) lie outside rating_scale "
+                             f"{rating_scale} (its whole steps), e.g. {values[outside][0]!r}")
     if mechanism == "laplace":
         noisy = laplace_mechanism(values, epsilon, high - low, seed)
     else:
-        stars = np.arange(low, high + 1, dtype=float)
         noisy = randomized_response(values, stars, epsilon, seed)
         if unbias:
             noisy = unbias_randomized_response(noisy, stars, epsilon)

@@ -1,27 +1,45 @@
-"""The chapters' data switch, end to end: chapters re-run on a reader's own ratings CSV.
+"""The chapters' data switch, end to end: every chapter re-run on a reader's own ratings CSV.
 
 Each chapter's parameters cell reads ``RECSYS_DATASET``; here it points at a small synthetic CSV
-with the columns the book uses, and whole chapters are executed on it (in a temporary copy, so
-the stored notebooks are untouched).
+shaped like the data sets other than ML-100K that readers switch to — half-star ratings (as in
+ml-latest-small), item ids in the hundreds of thousands and string user ids that no MovieLens
+id equals, titles that name no MovieLens film, no demographics — and whole chapters are executed
+on it (in a temporary copy, so the stored notebooks are untouched). A chapter that looks up a
+film or a user by an ML-100K id or title, assumes a 1-5 scale or a users table, stops here.
+
+The solutions notebooks are not switched: they state the outcomes of the stored edition, so
+their parameters cell fixes ``DATASET = "ml-100k"``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from recsys_helpers.book import NOTEBOOKS, execute
+from recsys_helpers.book import NOTEBOOKS, chapters, execute
 from recsys_helpers.datasets import DATASET_VAR
 from recsys_helpers.synthetic import make_ratings
+
+CHAPTERS = [path.stem for path in chapters()]
 
 
 @pytest.fixture(scope="module")
 def own_csv(tmp_path_factory) -> Path:
-    world = make_ratings(n_users=150, n_items=120, n_ratings=4000, seed=7)
-    ratings = world.ratings.assign(user_id=lambda r: "reader-" + r.user_id.astype(str))
+    """150 users, 400 films, 6,000 ratings on a half-star scale, with timestamps and titles."""
+    ratings = make_ratings(n_users=150, n_items=400, n_ratings=6000, seed=7).ratings
+    rng = np.random.default_rng(0)
+    ratings = ratings.assign(
+        rating=ratings.rating - 0.5 * (rng.random(len(ratings)) < 0.4),  # 0.5 ... 5.0
+        item_id=ratings.item_id * 1571 + 3,  # no ML-100K item id (1 ... 1682) is among them
+        user_id="reader-" + (ratings.user_id + 10_000).astype(str),
+    )
+    ratings["title"] = [f"Film {i} ({1950 + i % 60})" for i in ratings.item_id]
     path = tmp_path_factory.mktemp("own") / "my_ratings.csv"
     ratings.to_csv(path, index=False)
     return path
@@ -33,19 +51,29 @@ def outputs_text(path: Path) -> str:
                      for cell in cells if cell.cell_type == "code" for output in cell.outputs)  # fmt: skip
 
 
-@pytest.mark.parametrize("chapter", ["02_similarity", "07_cnn_recommender", "10_challenges_faq"])
+def test_every_chapter_is_switched():
+    assert len(CHAPTERS) >= 11 and CHAPTERS[0] == "01_concepts"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_a_chapter_runs_on_a_readers_csv(chapter, own_csv, tmp_path, monkeypatch):
     copy = tmp_path / f"{chapter}.ipynb"
     shutil.copy(NOTEBOOKS / f"{chapter}.ipynb", copy)
     monkeypatch.setenv(DATASET_VAR, str(own_csv))
-    execute(copy, timeout=600)  # raises if any cell fails
+    execute(copy, timeout=900)  # raises if any cell fails
     text = outputs_text(copy)
     assert "ml-100k" not in text.lower()
-    if chapter == "02_similarity":
+    for title in ("Star Wars", "Toy Story", "Godfather", "Silence of the Lambs"):
+        assert title not in text  # every film shown is one of the CSV's
+    if chapter == "01_concepts":
+        assert "has no demographics (no users table): this section is skipped" in text
+    elif chapter == "02_similarity":
         assert f"{150 * 149 // 2:,} user pairs" in text  # computed on the CSV's 150 users
+    elif chapter == "04_item_based_cf":
+        assert "Film " in text  # the films discussed are chosen from the data
     elif chapter == "07_cnn_recommender":
         assert "(one per user)" in text and "Caser" in text
-    else:  # the explanations are for one of the CSV's users
+    elif chapter == "10_challenges_faq":  # the explanations are for one of the CSV's users
         assert "User reader-" in text and "ItemKNN predicts" in text
 
 
@@ -59,3 +87,50 @@ def test_a_malformed_csv_stops_the_chapter_with_a_clear_error(tmp_path, monkeypa
 
     with pytest.raises(CellExecutionError, match=r"missing column\(s\)"):
         execute(copy, timeout=600)
+
+
+# --- No film by an ML-100K id or title in the chapters' code -----------------------------------
+
+#: Lookups of an item by a literal id or title. A chapter finds its films with
+#: ``MovieLens.find_items`` (a title pattern, with the data's most-rated films standing in).
+LITERAL_LOOKUP = re.compile(
+    r"""(items_?\.index|\.titles)\(\[\d+"""  # items_.index([50]), data.titles([50])
+    r"""|titles\[\d+\]"""  # titles[50]
+    r"""|(item|user)_id\s*==\s*\d+"""  # ratings.item_id == 50, ratings.user_id == 196
+    r"""|\.(recommend|explain)\(\[?\d+"""  # model.recommend([196])
+    r"""|for\s+\w+\s+in\s+\[\d+(,\s*\d+)+\]\s*:\s*#.*\(?[A-Z][a-z]+"""  # for i in [50, 1]:  # Star Wars
+    r"""|["'][^"'\n]+ \((19|20)\d\d\)["']""",  # "Star Wars (1977)"
+)
+
+#: Documented exceptions: (chapter, the start of the line).
+ALLOWED = {
+    # The toy ratings table's own ids (items 1-5), not MovieLens ids.
+    ("04_item_based_cf", "position = model.items_.index([5, 1, 2, 3, 4])"),
+    # The neighbours the text names, checked only on the stored edition (ON_BOOK_DATA).
+    ("08_rnn_recommender", 'named = neighbours[neighbours["neighbour id"].isin([127'),
+}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_chapter_looks_up_a_film_by_a_literal_movielens_id_or_title(chapter):
+    cells = json.loads((NOTEBOOKS / f"{chapter}.ipynb").read_text())["cells"]
+    found = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        for line in "".join(cell["source"]).splitlines():
+            code = line.strip()
+            if LITERAL_LOOKUP.search(code) and not any(
+                    chapter == name and code.startswith(start) for name, start in ALLOWED):  # fmt: skip
+                found.append(code)
+    assert not found, f"{chapter} looks up films by literal ids or titles: {found}"
+
+
+def test_the_scan_finds_what_it_is_for():
+    for line in ['for item_id in [50, 1, 127]:  # Star Wars, Toy Story, The Godfather',
+                 "star = ease.items_.index([50])[0]", 'famous = {"Star Wars (1977)": 50}',
+                 "print(titles[50])", "r = ratings[ratings.item_id == 50]",
+                 "model.recommend([196], k=10)", "history = ratings[ratings.user_id == 196]"]:  # fmt: skip
+        assert LITERAL_LOOKUP.search(line), line
+    for line in ["for k in [10, 25, 50]:", 'films = data.find_items(r"^Star Wars \\(1977\\)")']:
+        assert not LITERAL_LOOKUP.search(line), line

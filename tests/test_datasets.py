@@ -1119,3 +1119,16 @@ def test_a_full_disk_is_reported_as_such_not_as_a_broken_download(tmp_path, serv
     assert out.startswith(f"DatasetNotFoundError: cannot write a copy into {tmp_path / 'home'}"), out
     assert "broke off" not in out
     assert _listing(tmp_path / "home") == []
+
+
+def test_find_items_by_title_with_the_most_rated_standing_in(tmp_path):
+    # Three films; "B" is the most rated, then "C (1995)", then "A (1995)" and "A (2001)" once.
+    path = tmp_path / "films.csv"
+    path.write_text("user_id,item_id,rating,title\n"
+                    "1,10,4,A (1995)\n2,20,4,B (1977)\n3,20,4,B (1977)\n4,20,5,B (1977)\n"
+                    "1,30,3,C (1995)\n2,30,3,C (1995)\n5,40,2,A (2001)\n")  # fmt: skip
+    data = load_ratings_csv(path)
+    # The most-rated match; case-insensitive regular expressions; ties to the smaller id.
+    assert data.find_items(r"^b \(1977\)$", r"\(1995\)", r"^A ") == [20, 30, 10]
+    # No match: the most-rated film not chosen yet.
+    assert data.find_items("Star Wars", r"^C", "Toy Story") == [20, 30, 10]

@@ -146,3 +146,18 @@ def test_user_level_epsilon_by_hand():
     assert budget.to_dict() == {"a": 1.5, "b": 0.5}
     with pytest.raises(ValueError, match="epsilon"):
         user_level_epsilon(ratings, 0.0)
+
+
+def test_privatize_ratings_reads_the_levels_from_the_data():
+    # Half stars (ml-latest-small's scale): the levels are the data's own, 0.5 ... 5.0; the
+    # reports stay on them, and an explicit whole-star scale refuses the half stars by name.
+    levels = np.arange(0.5, 5.01, 0.5)
+    ratings = pd.DataFrame({"user_id": np.arange(400), "item_id": 1,
+                            "rating": np.resize(levels, 400)})  # fmt: skip
+    noisy = privatize_ratings(ratings, 0.5, unbias=False, seed=1)
+    assert set(noisy.rating) <= set(levels) and set(noisy.rating) != {0.5}
+    assert noisy.rating.ne(ratings.rating).any()
+    with pytest.raises(ValueError, match=r"outside rating_scale \(1, 5\) \(its whole steps\)"):
+        privatize_ratings(ratings, 1.0, rating_scale=(1, 5))
+    with pytest.raises(ValueError, match="same value"):
+        privatize_ratings(ratings.assign(rating=3.0), 1.0)

@@ -1,5 +1,12 @@
 """Estimators that follow the book's contract (``fit``, ``recommend``), so that
-:mod:`recsys_helpers.evaluation` scores them like any other model."""
+:mod:`recsys_helpers.evaluation` scores them like any other model.
+
+Every estimator here shares its training settings: Adam with ``learning_rate``, batches of
+``batch_size``, at most ``n_epochs`` epochs; with ``fit(ratings, validation=...)``, early
+stopping on the validation items' NDCG@10 (full ranking) after ``patience`` epochs without a
+better score, keeping the best epoch's weights (:func:`recsys_helpers.deep.train`). The same
+``seed`` gives the same model, bit for bit, on any x86-64 CPU with AVX2.
+"""
 
 from __future__ import annotations
 
@@ -126,9 +133,7 @@ class NeuralCF(_KerasRecommender):
     n_negatives : int
         Unobserved items drawn per interaction each epoch.
     n_epochs, batch_size, learning_rate, patience, seed
-        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
-        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
-        score (the best epoch's weights are kept). The same seed gives the same model.
+        Training, as for every estimator here (see the module docstring).
 
     Unknown users get the popularity ranking. Defaults: ``kind``, ``l2`` and ``n_epochs`` are
     chapter 06's choices on validation data; ``n_factors``, the learning rate, the batch size
@@ -275,9 +280,7 @@ class Caser(_SequenceRecommender):
         The architecture, as in :func:`build_caser` (window length, embedding size, the
         number of horizontal filters per height and of vertical filters).
     n_epochs, batch_size, learning_rate, patience, seed
-        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
-        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
-        score (the best epoch's weights are kept). The same seed gives the same model.
+        Training, as for every estimator here (see the module docstring).
     """
 
     def __init__(self, length: int = 5, embedding_dim: int = 64, n_horizontal: int = 16,
@@ -325,9 +328,7 @@ class GRURecommender(_SequenceRecommender):
         The architecture, as in :func:`build_gru` (window length, embedding size, GRU state
         size, dropout).
     n_epochs, batch_size, learning_rate, patience, seed
-        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
-        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
-        score (the best epoch's weights are kept). The same seed gives the same model.
+        Training, as for every estimator here (see the module docstring).
     """
 
     def __init__(self, length: int = 10, embedding_dim: int = 64, units: int = 64,
@@ -374,9 +375,7 @@ class SequenceCNN(_SequenceRecommender):
     n_negatives : int
         Negative candidates drawn per positive each epoch.
     n_epochs, batch_size, learning_rate, patience, seed
-        Training: Adam with this learning rate, at most ``n_epochs`` epochs; with
-        ``validation``, early stopping on NDCG@10 after ``patience`` epochs without a better
-        score (the best epoch's weights are kept). The same seed gives the same model.
+        Training, as for every estimator here (see the module docstring).
     """
 
     def __init__(self, length: int = 5, embedding_dim: int = 32, filters: int = 64,
