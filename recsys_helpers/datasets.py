@@ -1137,7 +1137,7 @@ def load_ratings_csv(path, name: str | None = None) -> MovieLens:
     written as an integer is (``7``, not ``007`` or ``+7``), strings otherwise, so that ``007``
     and ``7`` are two users and an id such as ``NA`` is an id, not a missing value. Other columns
     are ignored. Every problem raises :class:`DatasetError` naming the file and what is wrong: a
-    folder or an unreadable file, a missing column, a missing id, a missing or non-numeric
+    folder or an unreadable file, a missing or repeated column, a missing id, a missing or non-numeric
     rating, a duplicate (user, item) pair, a timestamp that is not an integer.
 
     Returns a :class:`MovieLens` with ``ratings``, an ``items`` table (``item_id, title``; the
@@ -1145,6 +1145,13 @@ def load_ratings_csv(path, name: str | None = None) -> MovieLens:
     """
     path = Path(path)
     frame = _read_csv(path)
+    # pandas renames a repeated column ("rating", "rating.1") and would silently use the first.
+    header = _read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    named = [str(v).strip() for v in header.iloc[0]] if len(header) else []
+    repeated = sorted({c for c in named if named.count(c) > 1})
+    if repeated:
+        raise DatasetError(f"{path}: the header names the column(s) {repeated} more than once; "
+                           "keep one column of each name")  # fmt: skip
     missing = [c for c in CSV_COLUMNS if c not in frame.columns]
     if missing:
         raise DatasetError(f"{path}: missing column(s) {missing}; the file has "

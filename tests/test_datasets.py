@@ -524,6 +524,7 @@ def test_load_ratings_csv_reads_ratings_items_and_titles(tmp_path):
     ("user_id,item_id,rating\n1,2,good\n", "must be numeric"),
     ("user_id,item_id,rating\n1,2,3\n1,2,4\n", "duplicate"),
     ("user_id,item_id,rating,timestamp\n1,2,3,yesterday\n", "timestamp must hold integers"),
+    ("user_id,item_id,rating,rating\n1,2,3,5\n", r"names the column\(s\) \['rating'\] more than once"),
     ("", "not a readable CSV"),
 ])  # fmt: skip
 def test_load_ratings_csv_names_the_file_and_the_problem(tmp_path, text, message):
