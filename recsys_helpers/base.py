@@ -17,8 +17,10 @@ Two promises hold for every subclass without it doing anything:
 * **A fit is all or nothing.** Each ``fit`` starts from a clean slate (nothing learned from
   earlier data survives a refit), and a ``fit`` that raises — a bad parameter found late, a
   training run that diverges, a ``MemoryError``, a ``KeyboardInterrupt`` in a notebook — leaves
-  the model exactly as it was before the call: still unfitted, or still the previous fit. The
-  base class wraps each subclass's ``fit`` for this (see :meth:`Recommender.__init_subclass__`).
+  the model as it was before the call: still unfitted, or still the previous fit. The base
+  class wraps each subclass's ``fit`` for this (see :meth:`Recommender.__init_subclass__`).
+  Learned state is what ``fit`` stores in attributes ending in ``_`` or starting with ``_``
+  (private caches): set private helpers in ``fit``, not in ``__init__``.
 * **One error vocabulary.** Using a model before ``fit`` raises :class:`NotFittedError`; a bad
   hyper-parameter raises ``ValueError`` naming it (the ``check_*`` helpers below); training that
   becomes non-finite raises :class:`TrainingDivergedError`; ids of the wrong type (strings for a
@@ -109,25 +111,37 @@ def clone(model: Recommender) -> Recommender:
 
 def _learned(name: str) -> bool:
     """Learned state, by the contract's naming: ``fitted_`` attributes and private ``_caches``;
-    hyper-parameters (plain names) are not."""
+    hyper-parameters (plain names) are not. So a model sets private helpers in ``fit``, never
+    in ``__init__`` (where ``fit`` would find them cleared)."""
     return name.endswith("_") or name.startswith("_")
+
+
+#: ids of the models inside a wrapped ``fit`` now: a subclass's ``fit`` that calls
+#: ``super().fit(...)`` is one fit, not two (the inner call must not clear what the outer set).
+_FITTING: set[int] = set()
 
 
 def _all_or_nothing(fit):
     """Wrap a ``fit`` method: start from a clean slate; on any exception, restore the model's
-    state from before the call, then re-raise."""
+    state from before the call, then re-raise. The snapshot is shallow: a ``fit`` must not
+    change a hyper-parameter's value in place (the contract stores them as given)."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
+        if id(self) in _FITTING:  # super().fit(...) inside a wrapped fit
+            return fit(self, *args, **kwargs)
         before = dict(vars(self))
         for name in [n for n in before if _learned(n)]:
             delattr(self, name)
+        _FITTING.add(id(self))
         try:
             return fit(self, *args, **kwargs)
         except BaseException:
             vars(self).clear()
             vars(self).update(before)
             raise
+        finally:
+            _FITTING.discard(id(self))
 
     wrapper._all_or_nothing = True
     return wrapper

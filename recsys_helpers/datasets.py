@@ -170,21 +170,25 @@ class MovieLens:
         run on any data set.
 
         Each pattern is a regular expression searched in the titles (case-insensitive); the
-        most-rated matching item is chosen. Where nothing matches (another data set, or one
-        without titles), the most-rated item not chosen yet stands in. Ties in the number of
-        ratings go to the smaller id. Chapters print the titles they got, so a reader always
+        most-rated matching item not chosen by an earlier pattern is taken. Where nothing matches
+        (another data set, or one without titles), the most-rated item not chosen otherwise
+        stands in; no item is returned twice. Ties in the number of ratings go to the smaller
+        id. Chapters print the titles they got, so a reader always
         sees which film was used.
         """
         counts = self.ratings.groupby("item_id").size()
         by_popularity = counts.index[np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))]
+        if len(patterns) > len(by_popularity):
+            raise ValueError(f"{len(patterns)} films asked for, but the data has only "
+                             f"{len(by_popularity)}")  # fmt: skip
         titles = self.titles(by_popularity).fillna("").astype(str)
-        chosen: list = []
-        for pattern in patterns:
-            matches = by_popularity[titles.str.contains(pattern, case=False, regex=True).to_numpy()]
-            if len(matches):
-                chosen.append(matches[0])
-            else:
-                chosen.append(next(i for i in by_popularity if i not in chosen))
+        chosen: list = [None] * len(patterns)
+        for n, pattern in enumerate(patterns):  # first the matches, each film once
+            hits = titles.str.contains(pattern, case=False, regex=True).to_numpy()
+            matches = [i for i in by_popularity[hits] if i not in chosen]
+            chosen[n] = matches[0] if matches else None
+        stand_ins = iter(i for i in by_popularity if i not in chosen)
+        chosen = [next(stand_ins) if i is None else i for i in chosen]
         return [i.item() if hasattr(i, "item") else i for i in chosen]
 
 
@@ -1148,7 +1152,8 @@ def load_ratings_csv(path, name: str | None = None) -> MovieLens:
     # pandas renames a repeated column ("rating", "rating.1") and would silently use the first.
     header = _read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
     named = [str(v).strip() for v in header.iloc[0]] if len(header) else []
-    repeated = sorted({c for c in named if named.count(c) > 1})
+    used = {*CSV_COLUMNS, "timestamp", "title"}
+    repeated = sorted({c for c in named if c in used and named.count(c) > 1})
     if repeated:
         raise DatasetError(f"{path}: the header names the column(s) {repeated} more than once; "
                            "keep one column of each name")  # fmt: skip

@@ -135,11 +135,13 @@ def privatize_ratings(ratings: pd.DataFrame, epsilon: float,
     timestamps are unchanged: LDP here protects *how much* someone liked an item, not *that*
     they rated it.
 
-    ``rating_scale=(low, high)`` declares the scale: its whole steps ``low, low + 1, ..., high``
-    are the levels, and every rating must be one of them. By default (``None``) the levels are
-    the distinct ratings in the data (1-5 stars, half stars, 0-10, ...). Strictly, the scale
-    should be public knowledge (the rating widget's range), not read from the private data; on
-    a data set that uses its whole scale the two are the same.
+    ``rating_scale=(low, high)`` declares the scale: every rating must lie in it, and for
+    randomized response its whole steps ``low, low + 1, ..., high`` are the categories. By
+    default (``None``) the levels are the distinct ratings in the data (1-5 stars, half stars,
+    0-10, ...) and the range is theirs. Strictly, the scale should be public knowledge (the
+    rating widget's range), not read from the private data: on a data set that uses every level
+    of its scale the two are the same, but a sample missing a level would get fewer categories
+    (and a smaller Laplace sensitivity), so declare the scale where you know it.
     """
     validate_ratings(ratings)
     if mechanism not in MECHANISMS:
@@ -156,11 +158,19 @@ def privatize_ratings(ratings: pd.DataFrame, epsilon: float,
         if not low < high:
             raise ValueError(f"rating_scale must be (low, high) with low < high, got "
                              f"{rating_scale}")  # fmt: skip
-        stars = np.arange(low, high + 1, dtype=float)
-        outside = ~np.isin(values, stars)
+        if mechanism == "laplace":  # any value in the range
+            outside = (values < low) | (values > high)
+            stars = None
+        else:  # the whole steps low, low + 1, ..., high are the categories
+            if (high - low) != int(high - low):
+                raise ValueError(f"rating_scale {rating_scale}: randomized response needs whole "
+                                 "steps from low to high; pass rating_scale=None to use the "
+                                 "data's own levels (e.g. half stars)")  # fmt: skip
+            stars = low + np.arange(int(high - low) + 1, dtype=float)
+            outside = ~np.isin(values, stars)
         if outside.any():
             raise ValueError(f"{int(outside.sum())} rating(s) lie outside rating_scale "
-                             f"{rating_scale} (its whole steps), e.g. {values[outside][0]!r}")
+                             f"{rating_scale}, e.g. {values[outside][0]!r}")  # fmt: skip
     if mechanism == "laplace":
         noisy = laplace_mechanism(values, epsilon, high - low, seed)
     else:

@@ -295,3 +295,18 @@ def test_a_subclass_passing_settings_on_keeps_them_all_in_clone():
     assert set(params) == {"extra"} | set(BiasedMF().get_params())
     twin = clone(model)
     assert type(twin) is Tweaked and twin.get_params() == params
+
+
+def test_a_subclass_fit_calling_super_fit_is_one_fit():
+    from recsys_helpers.baselines import Popularity
+
+    class Tagged(Popularity):
+        def fit(self, ratings):
+            self.note_ = "set before super().fit"
+            return super().fit(ratings)
+
+    model = Tagged().fit(DATA)
+    assert model.note_ == "set before super().fit" and hasattr(model, "counts_")
+    with pytest.raises(ValueError):
+        model.fit(DATA.iloc[:0])  # fails inside super().fit: the whole fit is undone
+    assert model.note_ == "set before super().fit" and hasattr(model, "counts_")

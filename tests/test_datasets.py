@@ -1131,5 +1131,8 @@ def test_find_items_by_title_with_the_most_rated_standing_in(tmp_path):
     data = load_ratings_csv(path)
     # The most-rated match; case-insensitive regular expressions; ties to the smaller id.
     assert data.find_items(r"^b \(1977\)$", r"\(1995\)", r"^A ") == [20, 30, 10]
-    # No match: the most-rated film not chosen yet.
+    # No match: the most-rated film not chosen otherwise; never one film twice.
     assert data.find_items("Star Wars", r"^C", "Toy Story") == [20, 30, 10]
+    assert data.find_items("no match", r"^B") == [30, 20]
+    with pytest.raises(ValueError, match="only 4"):
+        data.find_items(*"abcde")

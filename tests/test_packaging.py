@@ -24,7 +24,8 @@ def test_the_wheel_declares_its_dependencies_and_every_module_imports_from_it(tm
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "recsys_helpers", source / "recsys_helpers",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index",
+                    "--disable-pip-version-check",
                     "--no-build-isolation", "--wheel-dir", str(tmp_path / "dist"), str(source)],
                    check=True, cwd=tmp_path)  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("recsys_helpers-*.whl")
@@ -43,8 +44,9 @@ def test_the_wheel_declares_its_dependencies_and_every_module_imports_from_it(tm
     assert {"deep", "book", "test", "bench"} <= set(metadata.get_all("Provides-Extra"))
 
     target = tmp_path / "installed"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--target", str(target), str(wheel)], check=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--disable-pip-version-check", "--target", str(target), str(wheel)],
+                   check=True)  # fmt: skip
     check = (
         "import importlib, pkgutil, recsys_helpers as r\n"
         f"assert r.__file__.startswith({str(target)!r}), r.__file__\n"

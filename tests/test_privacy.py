@@ -157,7 +157,12 @@ def test_privatize_ratings_reads_the_levels_from_the_data():
     noisy = privatize_ratings(ratings, 0.5, unbias=False, seed=1)
     assert set(noisy.rating) <= set(levels) and set(noisy.rating) != {0.5}
     assert noisy.rating.ne(ratings.rating).any()
-    with pytest.raises(ValueError, match=r"outside rating_scale \(1, 5\) \(its whole steps\)"):
+    with pytest.raises(ValueError, match=r"outside rating_scale \(1, 5\)"):
         privatize_ratings(ratings, 1.0, rating_scale=(1, 5))
+    with pytest.raises(ValueError, match="whole steps"):
+        privatize_ratings(ratings, 1.0, rating_scale=(0.5, 5))
+    # Laplace takes any rating within a declared range, half stars included.
+    inside = ratings[ratings.rating >= 1]
+    assert len(privatize_ratings(inside, 1.0, mechanism="laplace", rating_scale=(1, 5))) == len(inside)
     with pytest.raises(ValueError, match="same value"):
         privatize_ratings(ratings.assign(rating=3.0), 1.0)
