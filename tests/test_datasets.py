@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -1134,5 +1135,8 @@ def test_find_items_by_title_with_the_most_rated_standing_in(tmp_path):
     # No match: the most-rated film not chosen otherwise; never one film twice.
     assert data.find_items("Star Wars", r"^C", "Toy Story") == [20, 30, 10]
     assert data.find_items("no match", r"^B") == [30, 20]
+    with warnings.catch_warnings():  # a pattern with a group (as the chapters' Star Wars one)
+        warnings.simplefilter("error")
+        assert data.find_items(r"^B( \(Special Edition\))? \(1977\)") == [20]
     with pytest.raises(ValueError, match="only 4"):
         data.find_items(*"abcde")
