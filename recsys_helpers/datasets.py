@@ -1121,16 +1121,13 @@ def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
 
 def _exact_ids(written: pd.Series) -> pd.Series:
     """Ids as written: integers (int64) if every one is written as its integer is
-    (``str(int(v)) == v``), else the strings unchanged, so ``007``, ``7`` and ``07`` stay three."""
-    bounds = np.iinfo(np.int64)
-    try:
-        numbers = [int(v) for v in written]
-    except (TypeError, ValueError):
+    (``str(int(v)) == v``: no sign but ``-``, no leading zero) and fits in int64, else the strings
+    unchanged, so ``007``, ``7`` and ``07`` stay three."""
+    canonical = written.str.fullmatch(r"0|-?[1-9][0-9]{0,18}")  # NaN where an id is missing
+    if not canonical.eq(True).all():
         return written
-    exact = all(str(n) == v and bounds.min <= n <= bounds.max for n, v in zip(numbers, written, strict=True))
-    if not exact:
-        return written
-    return pd.Series(np.array(numbers, dtype=np.int64), index=written.index, name=written.name)
+    numbers = pd.to_numeric(written)  # int64, or uint64/float64 beyond int64's range
+    return numbers.astype(np.int64) if numbers.dtype == np.int64 else written
 
 
 def load_ratings_csv(path, name: str | None = None) -> MovieLens:

@@ -38,7 +38,8 @@ __all__ = [
 
 def id_kind(ids: np.ndarray) -> str:
     """What an array of ids holds: ``"int"``, ``"str"``, ``"float"``, ``"bool"``, ``"mixed"``
-    (an object array of several types) or ``"empty"``."""
+    (an object array of several types), ``"empty"``, or for an object array of one other type
+    pandas' name for it (``"datetime"``, ``"bytes"``, ``"decimal"``, ...)."""
     ids = np.asarray(ids)
     if ids.size == 0:
         return "empty"
@@ -51,8 +52,8 @@ def id_kind(ids: np.ndarray) -> str:
     if ids.dtype.kind == "b":
         return "bool"
     inferred = pd.api.types.infer_dtype(ids.ravel(), skipna=False)
-    return {"string": "str", "integer": "int", "floating": "float",
-            "boolean": "bool"}.get(inferred, "mixed")  # fmt: skip
+    named = {"string": "str", "integer": "int", "floating": "float", "boolean": "bool"}
+    return named.get(inferred, "mixed" if inferred.startswith("mixed") else inferred)
 
 
 def _mixed_example(values: pd.Series) -> list:
@@ -99,7 +100,7 @@ def validate_ratings(
             raise ValueError(
                 f"ratings.{column} must hold integers or strings (one or the other), got "
                 + ("a mix of types, e.g. " + repr(_mixed_example(values)) if kind == "mixed"
-                   else f"dtype {values.dtype}")  # fmt: skip
+                   else f"{kind} values (dtype {values.dtype})")  # fmt: skip
             )
     if require_rating:
         values = ratings["rating"]

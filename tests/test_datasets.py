@@ -898,16 +898,6 @@ def test_a_trickling_server_is_abandoned_at_the_download_deadline(tmp_path, isol
     assert _listing(tmp_path) == []
 
 
-@pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf"])
-def test_the_download_timeout_must_be_a_positive_number(tmp_path, isolated_env, tiny_spec,
-                                                        monkeypatch, value):  # fmt: skip
-    monkeypatch.setenv("RECSYS_DOWNLOAD_TIMEOUT", value)
-    with pytest.raises(ValueError, match=rf"RECSYS_DOWNLOAD_TIMEOUT='{value}' is not a positive "
-                                         "number of seconds"):  # fmt: skip
-        load_movielens(data_home=tmp_path, progress=False)
-    assert _listing(tmp_path) == []
-
-
 def test_progress_is_shown_by_time_not_by_block(tmp_path, isolated_env, tiny_spec, server,
                                                 slow_server, capsys):  # fmt: skip
     # Fast: 2 MB arrive in some thirty blocks within a second: a final line, not one per block.
@@ -964,12 +954,16 @@ def test_a_mirror_cannot_change_the_data(tmp_path, isolated_env, tiny_spec, serv
     assert _listing(tmp_path) == []
 
 
-@pytest.mark.parametrize("base", ["mirror.example.org/movielens", "ftp://mirror.example.org/"])
-def test_a_mirror_that_is_not_a_base_url_is_refused(tmp_path, isolated_env, tiny_spec,
-                                                    monkeypatch, base):  # fmt: skip
-    monkeypatch.setenv("RECSYS_DATA_MIRROR", base)
-    with pytest.raises(ValueError, match=rf"RECSYS_DATA_MIRROR='{re.escape(base)}' is not a base "
-                                         "URL"):  # fmt: skip
+@pytest.mark.parametrize("variable, value, message", [
+    *(("RECSYS_DOWNLOAD_TIMEOUT", v, "is not a positive number of seconds")
+      for v in ["soon", "0", "-5", "nan", "inf"]),
+    *(("RECSYS_DATA_MIRROR", v, "is not a base URL")
+      for v in ["mirror.example.org/movielens", "ftp://mirror.example.org/"]),
+])  # fmt: skip
+def test_a_bad_download_setting_is_refused_by_name(tmp_path, isolated_env, tiny_spec, monkeypatch,
+                                                   variable, value, message):  # fmt: skip
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=rf"{variable}='{re.escape(value)}' {message}"):
         load_movielens(data_home=tmp_path, progress=False)
     assert _listing(tmp_path) == []
 

@@ -148,6 +148,7 @@ def test_id_kinds_and_a_map_refuses_ids_of_another_kind():
     assert id_kind(np.array(["a", "b"], dtype=object)) == "str"
     assert id_kind(np.array([1, "a"], dtype=object)) == "mixed"
     assert id_kind(np.array([])) == "empty" and id_kind(np.array([1.5])) == "float"
+    assert id_kind(np.array([b"a", b"b"], dtype=object)) == "bytes"  # one other type: named
     numbers = IdMap.from_ids([1, 2, 3])
     assert numbers.index([2, 7], unknown="ignore").tolist() == [1, -1]
     with pytest.raises(ValueError, match=r"ids given are str \(e.g. '1'\).*are int"):
@@ -162,5 +163,8 @@ def test_ids_that_mix_types_are_refused_by_name():
     mixed = pd.DataFrame({"user_id": [1, "1"], "item_id": [1, 2], "rating": [3.0, 4.0]})
     with pytest.raises(ValueError, match=r"user_id must hold integers or strings.*mix.*\[1, '1'\]"):
         validate_ratings(mixed)
+    raw = pd.DataFrame({"user_id": [b"u1"], "item_id": [1], "rating": [3.0]})
+    with pytest.raises(ValueError, match=r"user_id must hold integers or strings .* got bytes values"):
+        validate_ratings(raw)
     # An empty table is well formed (a model refuses to fit one, with its own message).
     validate_ratings(pd.DataFrame({"user_id": [], "item_id": [], "rating": []}))
