@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,7 +77,8 @@ def execute(path: Path, timeout: int = 1800) -> float:
     )
     start = time.perf_counter()
     try:
-        client.execute()
+        # The stored outputs keep no trace of the live progress line (recsys_helpers.progress).
+        client.execute(env={**os.environ, "RECSYS_PROGRESS": "off"})
     finally:
         for cell in notebook.cells:
             if cell.cell_type == "code":

@@ -30,6 +30,7 @@ import pandas as pd
 from . import metrics as m
 from .base import Recommender, check_positive_int, clone
 from .interactions import validate_ratings
+from .progress import task
 
 __all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_topn",
            "item_ranks", "paired_difference", "per_item_metrics", "results_board",
@@ -71,21 +72,27 @@ def evaluate_ratings(models: Mapping[str, Callable], folds: Sequence) -> pd.Data
     if not folds:
         raise ValueError("folds is empty")
     rows = []
-    for name, factory in models.items():
-        for number, (train, test) in enumerate(folds, start=1):
-            validate_ratings(test)
-            model = _fresh(factory)
-            start = time.perf_counter()
-            model.fit(train)
-            fitted = time.perf_counter()
-            prediction = model.predict(test)
-            predicted = time.perf_counter()
-            for metric, function in (("rmse", m.rmse), ("mae", m.mae)):
-                rows.append({"model": name, "fold": number, "metric": metric,
-                             "value": function(test["rating"], prediction),
-                             "fit_seconds": fitted - start,
-                             "predict_seconds": predicted - fitted})  # fmt: skip
+    with task("rating protocol") as shown:
+        for position, (name, factory) in enumerate(models.items(), start=1):
+            for number, (train, test) in enumerate(folds, start=1):
+                shown.update(f"{name} ({position} of {len(models)}), fold {number} of {len(folds)}")
+                rows += _rating_rows(name, factory, number, train, test)
     return pd.DataFrame(rows)
+
+
+def _rating_rows(name, factory, number, train, test) -> list[dict]:
+    """One model's RMSE and MAE rows on one fold (:func:`evaluate_ratings`)."""
+    validate_ratings(test)
+    model = _fresh(factory)
+    start = time.perf_counter()
+    model.fit(train)
+    fitted = time.perf_counter()
+    prediction = model.predict(test)
+    predicted = time.perf_counter()
+    return [{"model": name, "fold": number, "metric": metric,
+             "value": function(test["rating"], prediction), "fit_seconds": fitted - start,
+             "predict_seconds": predicted - fitted}
+            for metric, function in (("rmse", m.rmse), ("mae", m.mae))]  # fmt: skip
 
 
 def _rank_among(positive_scores, negative_scores):
@@ -259,39 +266,41 @@ def evaluate_topn(
         raise ValueError("no test rating is relevant at this threshold")
     users = np.unique(relevant["user_id"].to_numpy())
     rows = []
-    for name, factory in models.items():
-        model = _fresh(factory)
-        start = time.perf_counter()
-        model.fit(train)
-        fitted = time.perf_counter()
-        values = {}
-        if sampled_negatives is None:
-            recs = model.recommend(users, k=k)
-            predicted = time.perf_counter()
-            if keep_lists is not None:
-                keep_lists[name] = recs
-            for metric in metrics:
-                values[metric] = RANKING_METRICS[metric](recs, relevant, k=k, per_user=True)
-            if beyond_accuracy:
-                values["coverage"] = m.catalog_coverage(recs, model.items_.ids, k=k)
-                values["novelty"] = m.novelty(recs, train, k=k)
-                values["personalization"] = m.personalization(recs, k=k)
-                if item_features is not None:
-                    values["diversity"] = m.intra_list_diversity(recs, item_features, k=k)
-        else:
-            known = relevant[np.isin(relevant["item_id"], model.items_.ids)]
-            ranks = sampled_ranks(model, train, known, sampled_negatives, seed)
-            predicted = time.perf_counter()
-            per_user = per_item_metrics(ranks, k)
-            values["hit_rate"], values["ndcg"] = per_user["hit_rate"], per_user["ndcg"]
-        for metric, value in values.items():
-            low = high = np.nan
-            if isinstance(value, pd.Series):  # per-user values: mean and bootstrap interval
-                low, high = bootstrap_interval(value.to_numpy(), seed=seed)
-                value = value.mean()
-            rows.append({"model": name, "metric": metric, "value": float(value), "low": low,
-                         "high": high, "fit_seconds": fitted - start,
-                         "predict_seconds": predicted - fitted})  # fmt: skip
+    with task("top-N protocol") as shown:
+        for position, (name, factory) in enumerate(models.items(), start=1):
+            shown.update(f"{name} ({position} of {len(models)})")
+            model = _fresh(factory)
+            start = time.perf_counter()
+            model.fit(train)
+            fitted = time.perf_counter()
+            values = {}
+            if sampled_negatives is None:
+                recs = model.recommend(users, k=k)
+                predicted = time.perf_counter()
+                if keep_lists is not None:
+                    keep_lists[name] = recs
+                for metric in metrics:
+                    values[metric] = RANKING_METRICS[metric](recs, relevant, k=k, per_user=True)
+                if beyond_accuracy:
+                    values["coverage"] = m.catalog_coverage(recs, model.items_.ids, k=k)
+                    values["novelty"] = m.novelty(recs, train, k=k)
+                    values["personalization"] = m.personalization(recs, k=k)
+                    if item_features is not None:
+                        values["diversity"] = m.intra_list_diversity(recs, item_features, k=k)
+            else:
+                known = relevant[np.isin(relevant["item_id"], model.items_.ids)]
+                ranks = sampled_ranks(model, train, known, sampled_negatives, seed)
+                predicted = time.perf_counter()
+                per_user = per_item_metrics(ranks, k)
+                values["hit_rate"], values["ndcg"] = per_user["hit_rate"], per_user["ndcg"]
+            for metric, value in values.items():
+                low = high = np.nan
+                if isinstance(value, pd.Series):  # per-user values: mean and bootstrap interval
+                    low, high = bootstrap_interval(value.to_numpy(), seed=seed)
+                    value = value.mean()
+                rows.append({"model": name, "metric": metric, "value": float(value), "low": low,
+                             "high": high, "fit_seconds": fitted - start,
+                             "predict_seconds": predicted - fitted})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -335,24 +344,26 @@ def evaluate_next_item(models: Mapping[str, Callable], split, k: int = 10, seed:
     history = pd.concat([train, validation], ignore_index=True)
     users = np.unique(test["user_id"].to_numpy())
     rows = []
-    for name, factory in models.items():
-        model = _fresh(factory)
-        start = time.perf_counter()
-        if getattr(model, "uses_validation_as_context", False):
-            model.fit(train, validation=validation)
-        else:
-            model.fit(history)
-        fitted = time.perf_counter()
-        recs = model.recommend(users, k=k)
-        predicted = time.perf_counter()
-        if keep_models is not None:
-            keep_models[name] = model
-        for metric, function in (("hit_rate", m.hit_rate), ("ndcg", m.ndcg_at_k)):
-            per_user = function(recs, test, k=k, per_user=True)
-            low, high = bootstrap_interval(per_user.to_numpy(), seed=seed)
-            rows.append({"model": name, "metric": metric, "value": float(per_user.mean()),
-                         "low": low, "high": high, "fit_seconds": fitted - start,
-                         "predict_seconds": predicted - fitted})  # fmt: skip
+    with task("next-item protocol") as shown:
+        for position, (name, factory) in enumerate(models.items(), start=1):
+            shown.update(f"{name} ({position} of {len(models)})")
+            model = _fresh(factory)
+            start = time.perf_counter()
+            if getattr(model, "uses_validation_as_context", False):
+                model.fit(train, validation=validation)
+            else:
+                model.fit(history)
+            fitted = time.perf_counter()
+            recs = model.recommend(users, k=k)
+            predicted = time.perf_counter()
+            if keep_models is not None:
+                keep_models[name] = model
+            for metric, function in (("hit_rate", m.hit_rate), ("ndcg", m.ndcg_at_k)):
+                per_user = function(recs, test, k=k, per_user=True)
+                low, high = bootstrap_interval(per_user.to_numpy(), seed=seed)
+                rows.append({"model": name, "metric": metric, "value": float(per_user.mean()),
+                             "low": low, "high": high, "fit_seconds": fitted - start,
+                             "predict_seconds": predicted - fitted})  # fmt: skip
     return pd.DataFrame(rows)
 
 

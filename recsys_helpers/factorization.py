@@ -23,6 +23,7 @@ from .base import (
     top_k,
 )
 from .metrics import rmse
+from .progress import task
 
 __all__ = ["EASE", "BiasedMF", "ImplicitALS"]
 
@@ -138,25 +139,27 @@ class BiasedMF(Recommender):
             val_r = validation["rating"].to_numpy(dtype=float)
 
         history, best, best_score, waited = [], None, np.inf, 0
-        for epoch in range(1, self.n_epochs + 1):
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-                row = {"epoch": epoch, "train_rmse": self._epoch(users, items, r, rng) * self.scale_}
-            if not (np.isfinite(row["train_rmse"])
-                    and all(np.isfinite(p).all() for p in self._parameters())):  # fmt: skip
-                raise TrainingDivergedError(
-                    f"BiasedMF diverged in epoch {epoch}: the training error became "
-                    f"{row['train_rmse']!r}; lower learning_rate (now {self.learning_rate!r})")
-            if validation is not None:
-                row["validation_rmse"] = rmse(val_r, np.clip(self._predict_index(val_u, val_i),
-                                                             *self.rating_scale_))  # fmt: skip
-                if row["validation_rmse"] < best_score - 1e-6:
-                    best_score, waited = row["validation_rmse"], 0
-                    best = self._parameters(copy=True)
-                else:
-                    waited += 1
-            history.append(row)
-            if validation is not None and waited >= self.patience:
-                break
+        with task("BiasedMF") as shown:
+            for epoch in range(1, self.n_epochs + 1):
+                shown.update(f"epoch {epoch} of {self.n_epochs}")
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+                    row = {"epoch": epoch, "train_rmse": self._epoch(users, items, r, rng) * self.scale_}
+                if not (np.isfinite(row["train_rmse"])
+                        and all(np.isfinite(p).all() for p in self._parameters())):  # fmt: skip
+                    raise TrainingDivergedError(
+                        f"BiasedMF diverged in epoch {epoch}: the training error became "
+                        f"{row['train_rmse']!r}; lower learning_rate (now {self.learning_rate!r})")
+                if validation is not None:
+                    row["validation_rmse"] = rmse(val_r, np.clip(self._predict_index(val_u, val_i),
+                                                                 *self.rating_scale_))  # fmt: skip
+                    if row["validation_rmse"] < best_score - 1e-6:
+                        best_score, waited = row["validation_rmse"], 0
+                        best = self._parameters(copy=True)
+                    else:
+                        waited += 1
+                history.append(row)
+                if validation is not None and waited >= self.patience:
+                    break
         if best is not None:
             (self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_) = best
         self.history_ = pd.DataFrame(history)
@@ -319,9 +322,11 @@ class ImplicitALS(Recommender):
         self.user_factors_ = rng.normal(0, 0.01, (x.shape[0], self.n_factors))
         self.item_factors_ = rng.normal(0, 0.01, (x.shape[1], self.n_factors))
         by_item = x.T.tocsr()
-        for _ in range(self.n_iterations):
-            self.user_factors_ = self._solve(x, self.item_factors_)
-            self.item_factors_ = self._solve(by_item, self.user_factors_)
+        with task("ImplicitALS") as shown:
+            for iteration in range(1, self.n_iterations + 1):
+                shown.update(f"iteration {iteration} of {self.n_iterations}")
+                self.user_factors_ = self._solve(x, self.item_factors_)
+                self.item_factors_ = self._solve(by_item, self.user_factors_)
         return self
 
     def _solve(self, interactions, other):

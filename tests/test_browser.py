@@ -62,7 +62,10 @@ def lab(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime),
            "JUPYTERLAB_SETTINGS_DIR": str(runtime / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(runtime / "workspaces")}  # fmt: skip
+           "JUPYTERLAB_WORKSPACES_DIR": str(runtime / "workspaces"),
+           # As on a reader's machine: the kernels show the live progress line (conftest.py
+           # turns it off for the kernels that nbval compares).
+           "RECSYS_PROGRESS": "auto"}  # fmt: skip
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
                "--ip", "127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={ROOT}",
@@ -163,3 +166,73 @@ def test_chapter_renders_in_jupyterlab(path, lab, browser):
         "'#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel');"
         "return t ? t.textContent : null;")
     assert tab == path.name, f"the current tab shows {tab!r}"
+
+
+PROGRESS_CELL = """\
+import time
+
+import numpy as np
+
+from recsys_helpers.deep import keras, train
+
+model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+x = np.arange(8, dtype="float32").reshape(4, 2)
+
+
+def slow_epoch(epoch):  # a training epoch that takes a second
+    time.sleep(1)
+    return x, x.sum(axis=1)
+
+
+history = train(model, slow_epoch, n_epochs=15, label="a slow model")
+print(f"trained {len(history)} epochs")"""
+
+
+def test_a_training_cell_shows_live_progress_that_leaves_no_trace(lab, browser):
+    """While a cell trains, its output shows the progress line (model, epoch, elapsed time);
+    when it ends, only what the cell printed is left."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, token = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / "progress_check.ipynb"  # git-ignored, inside the server's root
+    path.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "progress", "metadata": {},
+                   "outputs": [], "source": PROGRESS_CELL}],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                    "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5}))  # fmt: skip
+    try:
+        browser.get(f"{base}/lab/tree/{path.relative_to(ROOT).as_posix()}?reset&token={token}")
+        _wait_for(browser, lambda: _count(browser, ".jp-NotebookPanel .jp-Cell .cm-content") >= 1,
+                  what="the progress notebook's cell")  # fmt: skip
+        time.sleep(3)  # JupyterLab may ask which kernel to start: take the one offered
+        for button in browser.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
+            button.click()
+        editor = browser.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell .cm-content")
+        ActionChains(browser).click(editor).key_down(Keys.CONTROL).send_keys(Keys.ENTER) \
+            .key_up(Keys.CONTROL).perform()  # run the cell
+
+        def output_text():
+            return browser.execute_script(
+                "const o = document.querySelector('.jp-NotebookPanel .jp-Cell .jp-OutputArea');"
+                "return o ? o.innerText : '';")
+
+        _wait_for(browser, lambda: "epoch" in output_text(), timeout=120,
+                  what="the progress line while the cell trains")  # fmt: skip
+        browser.save_screenshot(str(SHOTS / "progress_while_training.png"))
+        line = output_text()
+        assert "training a slow model › epoch" in line and "of 15" in line, line
+        assert any(f"0:{s:02d}" in line for s in range(60)), f"no elapsed time in {line!r}"
+        _wait_for(browser, lambda: "trained 15 epochs" in output_text(), timeout=120,
+                  what="the end of training")  # fmt: skip
+        assert output_text().strip() == "trained 15 epochs", f"left behind: {output_text()!r}"
+        browser.save_screenshot(str(SHOTS / "progress_after_training.png"))
+    except AssertionError:
+        browser.save_screenshot(str(SHOTS / "progress_failed.png"))
+        raise
+    finally:
+        path.unlink(missing_ok=True)

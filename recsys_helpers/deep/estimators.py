@@ -97,7 +97,7 @@ class _KerasRecommender(Recommender):
         the estimator's settings; keep the history and best epoch."""
         self.history_ = train(model or self.model_, data, n_epochs=self.n_epochs,
                               batch_size=self.batch_size, seed=self.seed, validate=validate,
-                              patience=self.patience)  # fmt: skip
+                              patience=self.patience, label=type(self).__name__)  # fmt: skip
         self.best_epoch_ = self.history_.attrs["best_epoch"]
         return self.history_
 

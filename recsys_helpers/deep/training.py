@@ -1,5 +1,5 @@
-"""Training Keras models deterministically: seeding, the epoch loop with early stopping, and
-prediction in batches without progress bars."""
+"""Training Keras models deterministically: seeding, the epoch loop with early stopping (shown
+live on a notebook's progress line), and prediction in batches without Keras' progress bars."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..base import TrainingDivergedError, check_positive_int
+from ..progress import task
 from ._runtime import keras, tf
 
 __all__ = ["seed_everything", "train"]
@@ -23,7 +24,8 @@ def seed_everything(seed: int) -> None:
 
 
 def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, seed: int = 0,
-          validate: Callable[[], float] | None = None, patience: int = 3) -> pd.DataFrame:  # fmt: skip
+          validate: Callable[[], float] | None = None, patience: int = 3,
+          label: str | None = None) -> pd.DataFrame:  # fmt: skip
     """Train a compiled Keras ``model`` deterministically, with early stopping.
 
     Parameters
@@ -38,6 +40,9 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
         Scores the current model on validation data (higher is better), after every epoch.
         Training stops after ``patience`` epochs without improvement, and the weights of the best
         epoch are restored.
+    label : str, optional
+        What the live progress line of a notebook calls the model (default: the Keras model's
+        name); see :mod:`recsys_helpers.progress`. It changes nothing in the training.
 
     Returns
     -------
@@ -49,8 +54,18 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
     check_positive_int("patience", patience)
     check_positive_int("batch_size", batch_size)
     seed_everything(seed)
+    with task(f"training {label or model.name}") as shown:
+        history = _epochs(model, data, n_epochs, batch_size, validate, patience, shown)
+    return history
+
+
+def _epochs(model, data, n_epochs, batch_size, validate, patience, shown) -> pd.DataFrame:
+    """The epoch loop of :func:`train`."""
     rows, best, best_weights, best_epoch = [], -np.inf, None, n_epochs
     for epoch in range(1, n_epochs + 1):
+        done = f" · last loss {rows[-1]['loss']:.4f}" if rows else ""
+        done += f" · best validation {best:.4f}" if rows and validate is not None else ""
+        shown.update(f"epoch {epoch} of {n_epochs}{done}")
         x, y, *weight = data(epoch) if callable(data) else data
         if len(y) == 0:
             raise ValueError("there are no training examples (in a next-item model: no user has "

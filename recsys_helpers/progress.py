@@ -1,0 +1,121 @@
+"""Live progress for long cells: one line, updated in place while a cell runs, gone when it ends.
+
+A cell that trains for a minute would otherwise show nothing until it ends. The package's long
+loops (Keras training epochs, the models of an evaluation, the folds of a protocol) announce
+themselves with :func:`task`; nested tasks share **one** line in the notebook, outermost first::
+
+    SASRec (1 of 3) › epoch 12 of 40 · loss 6.0412 · validation 0.1204 · 0:41
+
+The line is an IPython display updated in place, shown only in a Jupyter kernel (JupyterLab,
+Notebook, VS Code); in a script, a test or a terminal nothing is shown. When the outermost task
+ends, the line is emptied, so a finished cell shows only what it printed.
+
+Executing a notebook to store it (``make book``, nbval) must leave **no trace** of progress in
+the outputs, so the book's runners set ``RECSYS_PROGRESS=off``: ``recsys_helpers.book`` for its
+kernels, and the repository's ``conftest.py`` for pytest's. A reader may set it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+
+__all__ = ["ENVIRONMENT_VARIABLE", "Task", "progress_enabled", "task"]
+
+#: ``auto`` (the default: show progress in a Jupyter kernel) or ``off``.
+ENVIRONMENT_VARIABLE = "RECSYS_PROGRESS"
+_EVERY = 0.5  # seconds between two updates of the line (the first and last are always shown)
+
+
+def progress_enabled() -> bool:
+    """Whether progress is shown: in a Jupyter kernel, unless ``RECSYS_PROGRESS=off``."""
+    setting = os.environ.get(ENVIRONMENT_VARIABLE, "auto").strip().lower()
+    if setting not in ("auto", "off"):
+        raise ValueError(f"{ENVIRONMENT_VARIABLE} must be 'auto' or 'off', got "
+                         f"{os.environ[ENVIRONMENT_VARIABLE]!r}")
+    if setting == "off":
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with JupyterLab
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class Task:
+    """One level of the progress line: a label and what it is doing now (see :func:`task`)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.detail = ""
+
+    def update(self, detail: str) -> None:
+        """Say what the task is doing now (shown at most every half second)."""
+        self.detail = detail
+        _line.refresh()
+
+
+class _Line:
+    """The one displayed line that every active task writes to."""
+
+    def __init__(self):
+        self.tasks: list[Task] = []
+        self.handle = None
+        self.started = 0.0
+        self.shown = 0.0
+
+    def text(self) -> str:
+        parts = [f"{t.label} › {t.detail}" if t.detail else t.label for t in self.tasks]
+        elapsed = int(time.monotonic() - self.started)
+        return " › ".join(parts) + f" · {elapsed // 60}:{elapsed % 60:02d}"
+
+    def refresh(self, force: bool = False) -> None:
+        if self.handle is None or (not force and time.monotonic() - self.shown < _EVERY):
+            return
+        self.shown = time.monotonic()
+        self.handle.update({"text/plain": self.text()}, raw=True)
+
+    def open(self) -> None:
+        if not progress_enabled():
+            return
+        from IPython.display import display
+
+        self.started = self.shown = time.monotonic()
+        self.handle = display({"text/plain": self.text()}, raw=True, display_id=True)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+        self.handle = None
+
+
+_line = _Line()
+
+
+@contextlib.contextmanager
+def task(label: str) -> Iterator[Task]:
+    """Show ``label`` on the progress line while the ``with`` block runs.
+
+    Inside, ``t.update("epoch 3 of 40")`` says what it is doing now. Tasks nest: a task started
+    inside another joins the same line after it. Outside a Jupyter kernel (or with
+    ``RECSYS_PROGRESS=off``) nothing is displayed and the calls cost next to nothing.
+    """
+    current = Task(label)
+    outermost = not _line.tasks
+    _line.tasks.append(current)
+    if outermost:
+        _line.open()
+    else:
+        _line.refresh(force=True)
+    try:
+        yield current
+    finally:
+        _line.tasks.remove(current)
+        if outermost:
+            _line.close()
+            _line.tasks.clear()
+        else:
+            _line.refresh(force=True)
