@@ -6,13 +6,18 @@ themselves with :func:`task`; nested tasks share **one** line in the notebook, o
 
     SASRec (1 of 3) › epoch 12 of 40 · loss 6.0412 · validation 0.1204 · 0:41
 
-The line is an IPython display updated in place, shown only in a Jupyter kernel (JupyterLab,
-Notebook, VS Code); in a script, a test or a terminal nothing is shown. When the outermost task
-ends, the line is emptied, so a finished cell shows only what it printed.
+The line is an IPython display updated in place. When the outermost task ends, the line is
+emptied, so a finished cell shows only what it printed. Where it is shown is set by the
+environment variable ``RECSYS_PROGRESS``:
 
-Executing a notebook to store it (``make book``, nbval) must leave **no trace** of progress in
-the outputs, so the book's runners set ``RECSYS_PROGRESS=off``: ``recsys_helpers.book`` for its
-kernels, and the repository's ``conftest.py`` for pytest's. A reader may set it too.
+* ``auto`` (the default): in a kernel that a Jupyter server started for a notebook — JupyterLab
+  or Notebook, which tell the kernel its notebook in ``JPY_SESSION_NAME``. Kernels started to
+  *execute* a notebook and store or compare its outputs (``make book``, nbval, ``jupyter
+  nbconvert --execute``) are not, so the stored outputs keep **no trace** of progress;
+* ``on``: in any IPython kernel (e.g. VS Code's);
+* ``off``: never (``make book`` also sets this for its kernels, whatever the reader's setting).
+
+In a script, a test or a terminal nothing is ever shown.
 """
 
 from __future__ import annotations
@@ -24,18 +29,18 @@ from collections.abc import Iterator
 
 __all__ = ["ENVIRONMENT_VARIABLE", "Task", "progress_enabled", "task"]
 
-#: ``auto`` (the default: show progress in a Jupyter kernel) or ``off``.
+#: ``auto`` (the default), ``on`` or ``off``: see the module docstring.
 ENVIRONMENT_VARIABLE = "RECSYS_PROGRESS"
 _EVERY = 0.5  # seconds between two updates of the line (the first and last are always shown)
 
 
 def progress_enabled() -> bool:
-    """Whether progress is shown: in a Jupyter kernel, unless ``RECSYS_PROGRESS=off``."""
+    """Whether progress is shown here and now (``RECSYS_PROGRESS``; module docstring)."""
     setting = os.environ.get(ENVIRONMENT_VARIABLE, "auto").strip().lower()
-    if setting not in ("auto", "off"):
-        raise ValueError(f"{ENVIRONMENT_VARIABLE} must be 'auto' or 'off', got "
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"{ENVIRONMENT_VARIABLE} must be 'auto', 'on' or 'off', got "
                          f"{os.environ[ENVIRONMENT_VARIABLE]!r}")
-    if setting == "off":
+    if setting == "off" or (setting == "auto" and not os.environ.get("JPY_SESSION_NAME")):
         return False
     try:
         from IPython import get_ipython
@@ -100,8 +105,8 @@ def task(label: str) -> Iterator[Task]:
     """Show ``label`` on the progress line while the ``with`` block runs.
 
     Inside, ``t.update("epoch 3 of 40")`` says what it is doing now. Tasks nest: a task started
-    inside another joins the same line after it. Outside a Jupyter kernel (or with
-    ``RECSYS_PROGRESS=off``) nothing is displayed and the calls cost next to nothing.
+    inside another joins the same line after it. Where no line is shown (see
+    :func:`progress_enabled`) the calls cost next to nothing.
     """
     current = Task(label)
     outermost = not _line.tasks

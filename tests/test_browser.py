@@ -63,8 +63,7 @@ def lab(tmp_path_factory):
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime),
            "JUPYTERLAB_SETTINGS_DIR": str(runtime / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(runtime / "workspaces"),
-           # As on a reader's machine: the kernels show the live progress line (conftest.py
-           # turns it off for the kernels that nbval compares).
+           # As on a reader's machine: the notebooks' kernels show the live progress line.
            "RECSYS_PROGRESS": "auto"}  # fmt: skip
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
                "--ip", "127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",

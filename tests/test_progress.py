@@ -39,24 +39,30 @@ def in_kernel(monkeypatch):
     monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
     monkeypatch.setattr(IPython.display, "display", display)
     monkeypatch.setenv("RECSYS_PROGRESS", "auto")
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/reader/05_latent_factors.ipynb")  # JupyterLab's
     monkeypatch.setattr(progress, "_EVERY", 0.0)  # every update shown
     return shown
 
 
-def test_nothing_is_shown_outside_a_kernel_or_when_off(in_kernel, monkeypatch):
+def test_where_the_line_is_shown(in_kernel, monkeypatch):
+    assert progress_enabled()  # a kernel JupyterLab started for a notebook
     monkeypatch.setenv("RECSYS_PROGRESS", "off")
     assert not progress_enabled()
     with task("fitting") as shown:
         shown.update("epoch 1 of 2")
     assert in_kernel == []
-    monkeypatch.delenv("RECSYS_PROGRESS")
+    monkeypatch.setenv("RECSYS_PROGRESS", "auto")
+    monkeypatch.delenv("JPY_SESSION_NAME")  # a kernel executing a notebook: nbval, make book
+    assert not progress_enabled()
+    monkeypatch.setenv("RECSYS_PROGRESS", "On ")  # any kernel, e.g. VS Code's
+    assert progress_enabled()
     monkeypatch.setattr("IPython.get_ipython", lambda: None)  # a script, a test, a terminal
     assert not progress_enabled()
 
 
 def test_a_setting_other_than_auto_or_off_is_refused(monkeypatch):
     monkeypatch.setenv("RECSYS_PROGRESS", "yes please")
-    with pytest.raises(ValueError, match="RECSYS_PROGRESS must be 'auto' or 'off', got 'yes please'"):
+    with pytest.raises(ValueError, match="must be 'auto', 'on' or 'off', got 'yes please'"):
         progress_enabled()
 
 
@@ -99,7 +105,7 @@ def test_training_shows_its_epochs(in_kernel):
 
 def test_a_stored_notebook_keeps_no_trace_of_progress(tmp_path, monkeypatch):
     """``make book`` turns progress off in its kernels, whatever the reader's setting."""
-    monkeypatch.setenv("RECSYS_PROGRESS", "auto")
+    monkeypatch.setenv("RECSYS_PROGRESS", "on")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(
         "from recsys_helpers.progress import task, progress_enabled\n"
