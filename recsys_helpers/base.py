@@ -24,7 +24,14 @@ Two promises hold for every subclass without it doing anything:
 * **One error vocabulary.** Using a model before ``fit`` raises :class:`NotFittedError`; a bad
   hyper-parameter raises ``ValueError`` naming it (the ``check_*`` helpers below); training that
   becomes non-finite raises :class:`TrainingDivergedError`; ids of the wrong type (strings for a
-  model trained on integers) raise ``ValueError`` saying so.
+  model trained on integers) raise ``ValueError`` saying so. Where an answer is *about* one
+  user or item (``similar_items``, ``explain``), an id the model never saw raises ``KeyError``
+  naming it; ``predict`` and ``recommend`` fall back instead, as documented.
+
+Models that know how alike two items are (``ItemKNN``'s similarities, the cosine of learned item
+factors) implement ``_item_similarities(i)``; the base class turns it into
+:meth:`Recommender.similar_items`, one method for every such model (as the ``implicit`` library
+does).
 """
 
 from __future__ import annotations
@@ -284,6 +291,36 @@ class Recommender:
             seen = self.train_matrix_[u[known]].tocoo()
             scores[known[seen.row], seen.col] = -np.inf
         return self._ranking(user_ids, scores, k)
+
+    def _known_position(self, kind: str, id_) -> int:
+        """The position of one user or item id (``kind``: ``"user"`` or ``"item"``); an id the
+        model never saw raises ``KeyError`` naming it."""
+        ids = self.users_ if kind == "user" else self.items_
+        position = int(ids.index([id_], unknown="ignore")[0])
+        if position < 0:
+            raise KeyError(f"{kind}_id {id_!r} was not in the training data")
+        return position
+
+    def _item_similarities(self, i: int) -> np.ndarray:
+        """How alike item position ``i`` is to every item (a vector over item positions); models
+        that have an item–item similarity override this."""
+        raise NotImplementedError(f"{type(self).__name__} has no item–item similarity")
+
+    def similar_items(self, item_id, k: int = 10) -> pd.DataFrame:
+        """The ``k`` items most similar to ``item_id`` by the model's own item–item similarity,
+        highest first (ties go to the smaller id), the item itself left out.
+
+        Returns a DataFrame with columns ``item_id, similarity``. An item the model never saw
+        raises ``KeyError``; a model without an item–item similarity raises
+        ``NotImplementedError``.
+        """
+        self._check_fitted()
+        check_positive_int("k", k)
+        i = self._known_position("item", item_id)
+        similarity = np.array(self._item_similarities(i), dtype=np.float64)
+        similarity[i] = -np.inf  # not itself
+        top = top_k(similarity, min(k, len(similarity) - 1))
+        return pd.DataFrame({"item_id": self.items_.ids[top], "similarity": similarity[top]})
 
     def _ranking(self, user_ids: np.ndarray, scores: np.ndarray, k: int) -> pd.DataFrame:
         """The ``recommend`` table from a users x items score matrix: top ``k`` per row (ties

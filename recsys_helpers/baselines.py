@@ -73,12 +73,12 @@ class BiasedBaseline(Recommender):
 
     The regulariser shrinks the bias of a user or item with few ratings towards 0: with
     :math:`\lambda_i = 10`, a movie rated once is trusted a tenth as much as its one rating says.
-    An unknown user or item has bias 0. Defaults (``reg_user=15``, ``reg_item=10``,
-    ``n_epochs=10``) are Koren's (2010) and Surprise's.
+    An unknown user or item has bias 0. Defaults (``regularization_user=15``,
+    ``regularization_item=10``, ``n_epochs=10``) are Koren's (2010) and Surprise's.
 
     Parameters
     ----------
-    reg_user, reg_item : float >= 0
+    regularization_user, regularization_item : float >= 0
         :math:`\lambda_u` and :math:`\lambda_i`.
     n_epochs : int
         Rounds of the two alternating updates.
@@ -89,9 +89,10 @@ class BiasedBaseline(Recommender):
         :math:`b_u` and :math:`b_i`, aligned with ``users_.ids`` and ``items_.ids``.
     """
 
-    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_epochs: int = 10):
-        self.reg_user = reg_user
-        self.reg_item = reg_item
+    def __init__(self, regularization_user: float = 15.0, regularization_item: float = 10.0,
+                 n_epochs: int = 10):  # fmt: skip
+        self.regularization_user = regularization_user
+        self.regularization_item = regularization_item
         self.n_epochs = n_epochs
 
     def fit(self, ratings: pd.DataFrame) -> BiasedBaseline:
@@ -99,8 +100,8 @@ class BiasedBaseline(Recommender):
         return self._learn(self._fit_matrix(ratings))
 
     def _check_params(self) -> None:
-        check_number("reg_user", self.reg_user, minimum=0)
-        check_number("reg_item", self.reg_item, minimum=0)
+        check_number("regularization_user", self.regularization_user, minimum=0)
+        check_number("regularization_item", self.regularization_item, minimum=0)
         check_positive_int("n_epochs", self.n_epochs)
 
     def _fit_like(self, fitted) -> BiasedBaseline:
@@ -118,8 +119,8 @@ class BiasedBaseline(Recommender):
         per_item = np.bincount(cols, minlength=n_items)
         bu, bi = np.zeros(n_users), np.zeros(n_items)
         for _ in range(self.n_epochs):
-            bi = np.bincount(cols, r - bu[rows], n_items) / (self.reg_item + per_item)
-            bu = np.bincount(rows, r - bi[cols], n_users) / (self.reg_user + per_user)
+            bi = np.bincount(cols, r - bu[rows], n_items) / (self.regularization_item + per_item)
+            bu = np.bincount(rows, r - bi[cols], n_users) / (self.regularization_user + per_user)
         self.user_bias_, self.item_bias_ = bu, bi
         return self
 

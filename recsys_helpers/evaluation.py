@@ -5,13 +5,14 @@ r"""One evaluation code path for every model in the book (chapter 09, "One proto
 * :func:`evaluate_next_item` is the sequential protocol of chapters 07–09: per-user
   leave-last-out by time, each user's last item ranked against every item they have not
   interacted with, HR@k and NDCG@k with bootstrap intervals.
-* :func:`evaluate_topn` fits each model once and scores its top-k lists. By default every item
-  the user has not interacted with in training is a candidate (**full ranking**). With
-  ``sampled_negatives=n`` each held-out item is instead ranked against only ``n`` random items
-  the user never interacted with — a common shortcut that inflates the numbers and can change
-  which model looks best (Krichene & Rendle, 2020); it is here to demonstrate that.
+* :func:`evaluate_topn` fits each model once and scores its top-k lists: every item the user
+  has not interacted with in training is a candidate (**full ranking**).
+* :func:`evaluate_sampled` is the sampled protocol: each held-out item is ranked against only
+  ``n`` random items the user never interacted with — a common shortcut that inflates the
+  numbers and can change which model looks best (Krichene & Rendle, 2020); it is here to
+  demonstrate that.
 
-All three return one tidy DataFrame: ``model, metric, value, fit_seconds, predict_seconds``
+All four return one tidy DataFrame: ``model, metric, value, fit_seconds, predict_seconds``
 (plus ``fold`` for ratings, and a 95% bootstrap interval ``low, high`` for ranking metrics), so
 results of different models and protocols can be concatenated and
 compared. Models are given as a dict of *factories* — a class or a zero-argument function that
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,8 @@ from .base import Recommender, check_positive_int, clone
 from .interactions import validate_ratings
 from .progress import task
 
-__all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_topn",
+__all__ = ["bootstrap_interval", "evaluate_next_item", "evaluate_ratings", "evaluate_sampled",
+           "evaluate_topn", "select_on_validation",
            "item_ranks", "paired_difference", "per_item_metrics", "results_board",
            "sampled_ranks"]  # fmt: skip
 
@@ -220,7 +222,6 @@ def evaluate_topn(
     relevance_threshold: float | None = None,
     beyond_accuracy: bool = True,
     item_features: pd.DataFrame | None = None,
-    sampled_negatives: int | None = None,
     seed: int = 0,
     keep_lists: dict | None = None,
 ) -> pd.DataFrame:
@@ -238,14 +239,11 @@ def evaluate_topn(
     beyond_accuracy : bool
         Also report ``coverage`` (of the training catalogue), ``novelty`` and
         ``personalization``, and ``diversity`` when ``item_features`` are given.
-    sampled_negatives : int, optional
-        Instead of full ranking, rank each relevant item among this many random negatives
-        (see :func:`sampled_ranks`); reports ``hit_rate`` and ``ndcg`` only. For demonstration.
     keep_lists : dict, optional
-        If given, each model's top-``k`` recommendations (full ranking) are stored in it under
-        the model's name, for analyses that need the lists themselves without refitting.
+        If given, each model's top-``k`` recommendations are stored in it under the model's
+        name, for analyses that need the lists themselves without refitting.
     seed : int
-        Seeds the sampled negatives and the bootstrap.
+        Seeds the bootstrap.
 
     Returns
     -------
@@ -255,53 +253,136 @@ def evaluate_topn(
     (:func:`bootstrap_interval`) in ``low, high``; beyond-accuracy metrics describe all the
     lists together and have no interval (NaN).
     """
-    _check_models(models)
-    validate_ratings(train)
-    validate_ratings(test)
     unknown = [name for name in metrics if name not in RANKING_METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {list(RANKING_METRICS)}")
+    relevant = _relevant(models, train, test, relevance_threshold)
+    users = np.unique(relevant["user_id"].to_numpy())
+
+    def scores(name, model):
+        recs = model.recommend(users, k=k)
+        if keep_lists is not None:
+            keep_lists[name] = recs
+        values = {metric: RANKING_METRICS[metric](recs, relevant, k=k, per_user=True)
+                  for metric in metrics}  # fmt: skip
+        if beyond_accuracy:
+            values["coverage"] = m.catalog_coverage(recs, model.items_.ids, k=k)
+            values["novelty"] = m.novelty(recs, train, k=k)
+            values["personalization"] = m.personalization(recs, k=k)
+            if item_features is not None:
+                values["diversity"] = m.intra_list_diversity(recs, item_features, k=k)
+        return values
+
+    return _protocol("top-N protocol", models, lambda model: model.fit(train), scores, seed)
+
+
+def evaluate_sampled(models: Mapping[str, Callable], train: pd.DataFrame, test: pd.DataFrame,
+                     n_negatives: int, k: int = 10, relevance_threshold: float | None = None,
+                     seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """The **sampled** protocol, for demonstration: fit each model on ``train`` and rank each
+    relevant test item among only ``n_negatives`` random items its user never interacted with
+    (:func:`sampled_ranks`), instead of the whole catalogue.
+
+    Reports ``hit_rate`` and ``ndcg`` at ``k`` (:func:`per_item_metrics`), means over the users
+    with a relevant test item the model knows, with 95% bootstrap intervals; ``seed`` seeds the
+    negatives and the bootstrap. The table has the columns of :func:`evaluate_topn`. Sampled
+    numbers are higher than full-ranking ones and can order models differently (Krichene &
+    Rendle, 2020): use :func:`evaluate_topn` to compare models.
+    """
+    check_positive_int("n_negatives", n_negatives)
+    relevant = _relevant(models, train, test, relevance_threshold)
+
+    def scores(name, model):
+        known = relevant[np.isin(relevant["item_id"], model.items_.ids)]
+        per_user = per_item_metrics(sampled_ranks(model, train, known, n_negatives, seed), k)
+        return {"hit_rate": per_user["hit_rate"], "ndcg": per_user["ndcg"]}
+
+    return _protocol("sampled protocol", models, lambda model: model.fit(train), scores, seed)
+
+
+def _relevant(models, train, test, relevance_threshold) -> pd.DataFrame:
+    """Check the arguments shared by the top-N protocols; the relevant test ratings."""
+    _check_models(models)
+    validate_ratings(train)
+    validate_ratings(test)
     relevant = test if relevance_threshold is None else test[test["rating"] >= relevance_threshold]
     if relevant.empty:
         raise ValueError("no test rating is relevant at this threshold")
-    users = np.unique(relevant["user_id"].to_numpy())
+    return relevant
+
+
+def _protocol(label: str, models, fit, scores, seed: int) -> pd.DataFrame:
+    """The loop every ranking protocol shares: for each model, a fresh instance, ``fit(model)``
+    and ``scores(name, model) -> {metric: per-user Series or one number}``, timed, and shown on
+    the progress line. Per-user values become their mean and a bootstrap interval; a single
+    number (beyond accuracy) has no interval."""
     rows = []
-    with task("top-N protocol") as shown:
+    with task(label) as shown:
         for position, (name, factory) in enumerate(models.items(), start=1):
             shown.update(f"{name} ({position} of {len(models)})")
             model = _fresh(factory)
             start = time.perf_counter()
-            model.fit(train)
+            fit(model)
             fitted = time.perf_counter()
-            values = {}
-            if sampled_negatives is None:
-                recs = model.recommend(users, k=k)
-                predicted = time.perf_counter()
-                if keep_lists is not None:
-                    keep_lists[name] = recs
-                for metric in metrics:
-                    values[metric] = RANKING_METRICS[metric](recs, relevant, k=k, per_user=True)
-                if beyond_accuracy:
-                    values["coverage"] = m.catalog_coverage(recs, model.items_.ids, k=k)
-                    values["novelty"] = m.novelty(recs, train, k=k)
-                    values["personalization"] = m.personalization(recs, k=k)
-                    if item_features is not None:
-                        values["diversity"] = m.intra_list_diversity(recs, item_features, k=k)
-            else:
-                known = relevant[np.isin(relevant["item_id"], model.items_.ids)]
-                ranks = sampled_ranks(model, train, known, sampled_negatives, seed)
-                predicted = time.perf_counter()
-                per_user = per_item_metrics(ranks, k)
-                values["hit_rate"], values["ndcg"] = per_user["hit_rate"], per_user["ndcg"]
+            values = scores(name, model)
+            predicted = time.perf_counter()
             for metric, value in values.items():
                 low = high = np.nan
-                if isinstance(value, pd.Series):  # per-user values: mean and bootstrap interval
+                if isinstance(value, pd.Series):
                     low, high = bootstrap_interval(value.to_numpy(), seed=seed)
                     value = value.mean()
-                rows.append({"model": name, "metric": metric, "value": float(value), "low": low,
-                             "high": high, "fit_seconds": fitted - start,
+                rows.append({"model": name, "metric": metric, "value": float(value),
+                             "low": low, "high": high, "fit_seconds": fitted - start,
                              "predict_seconds": predicted - fitted})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def select_on_validation(candidates: Mapping[Hashable, Callable], splits: Sequence,
+                         metric: str = "ndcg", k: int = 10,
+                         ) -> tuple[Hashable, pd.Series]:  # fmt: skip
+    """Choose a setting on validation data: fit every candidate on the training part of each
+    ``(train, validation)`` split, score it on the validation part, and average over the splits.
+
+    Parameters
+    ----------
+    candidates : dict {key: model class or factory}
+        The settings to choose among, e.g. ``{λ: lambda: EASE(regularization=λ)}``.
+    splits : sequence of ``(train, validation)`` ratings tables
+        Never the test data: the choice must not see it.
+    metric : ``"rmse"``, ``"mae"`` or a ranking metric (``ndcg``, ``hit_rate``, ...)
+        Rating metrics score ``predict`` on the validation ratings (lower is better); ranking
+        metrics score ``recommend(k)`` for the validation users against their validation items,
+        every unseen item a candidate (higher is better).
+
+    Returns
+    -------
+    ``(best key, scores)``: the key of the best mean score (ties go to the earlier candidate)
+    and every candidate's mean score, a Series in the candidates' order.
+    """
+    _check_models(candidates)
+    if metric not in ("rmse", "mae", *RANKING_METRICS):
+        raise ValueError(f"unknown metric {metric!r}; choose rmse, mae or one of "
+                         f"{list(RANKING_METRICS)}")
+    check_positive_int("k", k)
+    if len(splits) == 0:
+        raise ValueError("splits is empty: give at least one (train, validation) pair")
+    scores = {key: [] for key in candidates}
+    with task("choosing on validation") as shown:
+        for number, (train, validation) in enumerate(splits, start=1):
+            validate_ratings(validation)
+            for position, (key, factory) in enumerate(candidates.items(), start=1):
+                shown.update(f"split {number} of {len(splits)}, setting {position} of "
+                             f"{len(candidates)}: {key}")
+                model = _fresh(factory).fit(train)
+                if metric in ("rmse", "mae"):
+                    function = m.rmse if metric == "rmse" else m.mae
+                    scores[key].append(function(validation["rating"], model.predict(validation)))
+                else:
+                    recs = model.recommend(validation["user_id"].unique(), k=k)
+                    scores[key].append(RANKING_METRICS[metric](recs, validation, k=k))
+    means = pd.Series({key: np.mean(values) for key, values in scores.items()})
+    best = means.idxmin() if metric in ("rmse", "mae") else means.idxmax()
+    return best, means
 
 
 def bootstrap_interval(values, n_resamples: int = 1000, level: float = 0.95,
@@ -343,28 +424,21 @@ def evaluate_next_item(models: Mapping[str, Callable], split, k: int = 10, seed:
         raise ValueError("the split has no test items (every user has fewer than 3 ratings?)")
     history = pd.concat([train, validation], ignore_index=True)
     users = np.unique(test["user_id"].to_numpy())
-    rows = []
-    with task("next-item protocol") as shown:
-        for position, (name, factory) in enumerate(models.items(), start=1):
-            shown.update(f"{name} ({position} of {len(models)})")
-            model = _fresh(factory)
-            start = time.perf_counter()
-            if getattr(model, "uses_validation_as_context", False):
-                model.fit(train, validation=validation)
-            else:
-                model.fit(history)
-            fitted = time.perf_counter()
-            recs = model.recommend(users, k=k)
-            predicted = time.perf_counter()
-            if keep_models is not None:
-                keep_models[name] = model
-            for metric, function in (("hit_rate", m.hit_rate), ("ndcg", m.ndcg_at_k)):
-                per_user = function(recs, test, k=k, per_user=True)
-                low, high = bootstrap_interval(per_user.to_numpy(), seed=seed)
-                rows.append({"model": name, "metric": metric, "value": float(per_user.mean()),
-                             "low": low, "high": high, "fit_seconds": fitted - start,
-                             "predict_seconds": predicted - fitted})  # fmt: skip
-    return pd.DataFrame(rows)
+
+    def fit(model):
+        if getattr(model, "uses_validation_as_context", False):
+            model.fit(train, validation=validation)
+        else:
+            model.fit(history)
+
+    def scores(name, model):
+        recs = model.recommend(users, k=k)
+        if keep_models is not None:
+            keep_models[name] = model
+        return {"hit_rate": m.hit_rate(recs, test, k=k, per_user=True),
+                "ndcg": m.ndcg_at_k(recs, test, k=k, per_user=True)}
+
+    return _protocol("next-item protocol", models, fit, scores, seed)
 
 
 def results_board(runs: pd.DataFrame, columns: Mapping[str, str],

@@ -20,7 +20,6 @@ from .base import (
     check_number,
     check_positive_int,
     check_seed,
-    top_k,
 )
 from .metrics import rmse
 from .progress import task
@@ -35,6 +34,14 @@ def _scatter_add(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> N
     summer = sp.csr_matrix((np.ones(len(index)), (position, np.arange(len(index)))),
                            shape=(len(distinct), len(index)))  # fmt: skip
     target[distinct] += summer @ values
+
+
+def _factor_cosine(factors: np.ndarray, i: int) -> np.ndarray:
+    """Cosine between row ``i`` of ``factors`` and every row (0 where a norm is 0)."""
+    norms = np.linalg.norm(factors, axis=1)
+    cosine = factors @ factors[i]
+    return np.divide(cosine, norms * norms[i], out=np.zeros_like(cosine),
+                     where=norms * norms[i] > 0)  # fmt: skip
 
 
 class BiasedMF(Recommender):
@@ -143,7 +150,8 @@ class BiasedMF(Recommender):
             for epoch in range(1, self.n_epochs + 1):
                 shown.update(f"epoch {epoch} of {self.n_epochs}")
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-                    row = {"epoch": epoch, "train_rmse": self._epoch(users, items, r, rng) * self.scale_}
+                    train_rmse = self._epoch(users, items, r, rng) * self.scale_
+                    row = {"epoch": epoch, "train_rmse": train_rmse}
                 if not (np.isfinite(row["train_rmse"])
                         and all(np.isfinite(p).all() for p in self._parameters())):  # fmt: skip
                     raise TrainingDivergedError(
@@ -190,6 +198,11 @@ class BiasedMF(Recommender):
             _scatter_add(Q, i, lr * (e[:, None] * pu - reg * qi))
         return float(np.sqrt(squared_error / len(r)))
 
+    def _item_similarities(self, i):
+        """Cosine of the learned item factors (biases left out); used by
+        :meth:`~recsys_helpers.base.Recommender.similar_items`."""
+        return _factor_cosine(self.item_factors_, i)
+
     def _predict_index(self, u, i):
         ku, ki = u >= 0, i >= 0
         uu, ii = np.maximum(u, 0), np.maximum(i, 0)
@@ -212,14 +225,14 @@ class EASE(Recommender):
     The solution is closed-form: with :math:`P = (X^\top X + \Lambda)^{-1}`,
     :math:`B_{ij} = -P_{ij} / P_{jj}` for :math:`i \ne j` and :math:`B_{jj} = 0`.
 
-    ``l2`` is :math:`\lambda`. ``dropout`` :math:`p` adds Steck's (2020) *emphasised denoising*
-    penalty: :math:`\Lambda = \lambda I + \frac{p}{1-p} \operatorname{diagMat}(X^\top X)`, the
-    closed form of training with input dropout :math:`p`, which regularises popular items more;
-    ``dropout=0`` is plain EASE.
+    ``regularization`` is :math:`\lambda`. ``dropout`` :math:`p` adds Steck's (2020) *emphasised
+    denoising* penalty: :math:`\Lambda = \lambda I + \frac{p}{1-p} \operatorname{diagMat}(X^\top
+    X)`, the closed form of training with input dropout :math:`p`, which regularises popular
+    items more; ``dropout=0`` is plain EASE.
 
     Parameters
     ----------
-    l2 : float > 0
+    regularization : float > 0
         :math:`\lambda`.
     dropout : float in [0, 1)
         :math:`p`; 0 is plain EASE.
@@ -234,12 +247,12 @@ class EASE(Recommender):
 
     predicts_ratings = False
 
-    def __init__(self, l2: float = 500.0, dropout: float = 0.67):
-        self.l2 = l2
+    def __init__(self, regularization: float = 500.0, dropout: float = 0.67):
+        self.regularization = regularization
         self.dropout = dropout
 
     def fit(self, ratings: pd.DataFrame) -> EASE:
-        check_number("l2", self.l2, above=0)
+        check_number("regularization", self.regularization, above=0)
         check_number("dropout", self.dropout, minimum=0, below=1)
         matrix = self._fit_matrix(ratings)
         x = matrix.copy()
@@ -247,7 +260,8 @@ class EASE(Recommender):
         self._interactions = x
         gram = (x.T @ x).toarray()
         diagonal = np.diag(gram).copy()
-        gram[np.diag_indices_from(gram)] += self.l2 + self.dropout / (1 - self.dropout) * diagonal
+        penalty = self.regularization + self.dropout / (1 - self.dropout) * diagonal  # of Λ
+        gram[np.diag_indices_from(gram)] += penalty
         p = np.linalg.inv(gram)
         weights = -p / np.diag(p)
         np.fill_diagonal(weights, 0.0)
@@ -343,23 +357,11 @@ class ImplicitALS(Recommender):
                                        (1 + self.alpha) * y.sum(axis=0))  # fmt: skip
         return out
 
-    def similar_items(self, item_id, k: int = 10) -> pd.DataFrame:
-        r"""The ``k`` items whose learned factors point most nearly the same way as
-        ``item_id``'s: cosine :math:`\mathbf y_i^\top \mathbf y_j / (\|\mathbf y_i\|
-        \|\mathbf y_j\|)`, highest first (ties to the smaller position), the item itself
-        excluded. Columns ``item_id, similarity``. Raises ``KeyError`` for an unknown item."""
-        self._check_fitted()
-        check_positive_int("k", k)
-        i = self.items_.index([item_id], unknown="ignore")[0]
-        if i < 0:
-            raise KeyError(f"item_id {item_id!r} was not in the training data")
-        norms = np.linalg.norm(self.item_factors_, axis=1)
-        cosine = self.item_factors_ @ self.item_factors_[i]
-        cosine = np.divide(cosine, norms * norms[i], out=np.zeros_like(cosine),
-                           where=norms * norms[i] > 0)  # fmt: skip
-        cosine[i] = -np.inf
-        top = top_k(cosine, k)
-        return pd.DataFrame({"item_id": self.items_.ids[top], "similarity": cosine[top]})
+    def _item_similarities(self, i):
+        r"""Cosine of the learned item factors, :math:`\mathbf y_i^\top \mathbf y_j /
+        (\|\mathbf y_i\| \|\mathbf y_j\|)` (0 for an all-zero factor); used by
+        :meth:`~recsys_helpers.base.Recommender.similar_items`."""
+        return _factor_cosine(self.item_factors_, i)
 
     def _predict_index(self, u, i):
         ok = (u >= 0) & (i >= 0)

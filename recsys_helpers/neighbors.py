@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from .base import Recommender, check_number, check_positive_int, top_k
 from .baselines import BiasedBaseline
 from .interactions import center, item_counts, rated_mask
+from .scale import keep_top_k
 from .sequences import SequenceEncoder, last_windows, user_histories
 from .similarity import METRICS, Metric, pairwise_similarity
 
@@ -68,7 +69,8 @@ class _NeighborhoodModel(Recommender):
 
     _user_based: bool
 
-    def __init__(self, k, min_k, similarity, centering, min_support, shrinkage, positive_only):
+    def __init__(self, k, min_k, similarity, centering, min_support, shrinkage, positive_only,
+                 keep_neighbors):  # fmt: skip
         self.k = k
         self.min_k = min_k
         self.similarity = similarity
@@ -76,6 +78,7 @@ class _NeighborhoodModel(Recommender):
         self.min_support = min_support
         self.shrinkage = shrinkage
         self.positive_only = positive_only
+        self.keep_neighbors = keep_neighbors
 
     # -- fitting ---------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -88,6 +91,8 @@ class _NeighborhoodModel(Recommender):
             raise ValueError(f"centering must be one of {CENTERINGS}, got {self.centering!r}")
         check_number("min_support", self.min_support, minimum=1)
         check_number("shrinkage", self.shrinkage, minimum=0)
+        if self.keep_neighbors is not None:
+            check_positive_int("keep_neighbors", self.keep_neighbors)
 
     def fit(self, ratings: pd.DataFrame):
         """Learn means (or baselines) and the similarity of every pair of users (items)."""
@@ -111,6 +116,8 @@ class _NeighborhoodModel(Recommender):
         self.similarity_ = pairwise_similarity(
             oriented, self.similarity, self.min_support, self.shrinkage, baseline_arg
         )
+        if self.keep_neighbors is not None:  # what a model storing a sparse matrix would keep
+            self.similarity_ = keep_top_k(self.similarity_, self.keep_neighbors).toarray()
 
         # Residuals (what neighbours contribute), stored column-wise for fast lookup per column.
         residual = oriented.copy()
@@ -240,6 +247,10 @@ class UserKNN(_NeighborhoodModel):
     positive_only : bool
         Only positively similar neighbours vote; with ``False`` the ``k`` neighbours of largest
         absolute similarity vote and negative ones push the other way.
+    keep_neighbors : int, optional
+        Store only each user's (item's) ``keep_neighbors`` largest positive similarities and
+        set the rest to 0 (:func:`~recsys_helpers.scale.keep_top_k`), as a model that keeps a
+        sparse similarity matrix would (chapter 10); ``None`` keeps them all.
 
     The defaults are the configuration chapter 03 selects on validation splits of the ML-100K
     base files: Koren's baseline-centred Pearson, shrunk with λ = 100, baseline centring, k = 40.
@@ -259,8 +270,10 @@ class UserKNN(_NeighborhoodModel):
         min_support: int = 1,
         shrinkage: float = 100.0,
         positive_only: bool = True,
+        keep_neighbors: int | None = None,
     ):
-        super().__init__(k, min_k, similarity, centering, min_support, shrinkage, positive_only)
+        super().__init__(k, min_k, similarity, centering, min_support, shrinkage, positive_only,
+                         keep_neighbors)  # fmt: skip
 
 
 class ItemKNN(_NeighborhoodModel):
@@ -285,8 +298,15 @@ class ItemKNN(_NeighborhoodModel):
         min_support: int = 1,
         shrinkage: float = 200.0,
         positive_only: bool = True,
+        keep_neighbors: int | None = None,
     ):
-        super().__init__(k, min_k, similarity, centering, min_support, shrinkage, positive_only)
+        super().__init__(k, min_k, similarity, centering, min_support, shrinkage, positive_only,
+                         keep_neighbors)  # fmt: skip
+
+    def _item_similarities(self, i):
+        """Row ``i`` of ``similarity_``; used by
+        :meth:`~recsys_helpers.base.Recommender.similar_items`."""
+        return self.similarity_[i]
 
     def explain(self, user_id, item_id) -> pd.DataFrame:
         """The rated items that made ``user_id``'s prediction for ``item_id``, strongest first.
@@ -294,14 +314,12 @@ class ItemKNN(_NeighborhoodModel):
         Columns: ``item_id`` (a neighbour the user rated), ``similarity`` (to ``item_id``),
         ``rating`` (the user's), ``contribution`` (the neighbour's centred rating),
         ``weight`` (similarity / sum of similarities, so weights add up to 1). Empty when the
-        prediction fell back.
+        prediction fell back (fewer than ``min_k`` neighbours voted). A user or item the model
+        never saw raises ``KeyError``, as in :meth:`similar_items`.
         """
         self._check_fitted()
-        u = self.users_.index([user_id], unknown="ignore")[0]
-        i = self.items_.index([item_id], unknown="ignore")[0]
+        u, i = self._known_position("user", user_id), self._known_position("item", item_id)
         columns = ["item_id", "similarity", "rating", "contribution", "weight"]
-        if u < 0 or i < 0:
-            return pd.DataFrame(columns=columns)
         row = self.train_matrix_[u]
         rated, ratings = row.indices, row.data
         sims = self.similarity_[i, rated].copy()
@@ -436,6 +454,11 @@ class RecentItemKNN(Recommender):
         self.histories_ = user_histories(ratings)
         self._encoder = SequenceEncoder(self.items_)
         return self
+
+    def _item_similarities(self, i):
+        """Row ``i`` of ``similarity_`` (cosine over who interacted); used by
+        :meth:`~recsys_helpers.base.Recommender.similar_items`."""
+        return self.similarity_[i]
 
     def _score_users(self, u):
         u = np.asarray(u)

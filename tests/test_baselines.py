@@ -21,7 +21,7 @@ def test_one_als_round_by_hand():
     # Two users, two items: user 1 rated item 1 with 5 and item 2 with 3; user 2 item 1 with 4.
     ratings = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1], "rating": [5, 3, 4]})
     mu = 4.0
-    model = BiasedBaseline(reg_user=1, reg_item=2, n_epochs=1).fit(ratings)
+    model = BiasedBaseline(regularization_user=1, regularization_item=2, n_epochs=1).fit(ratings)
     # items first, with b_u = 0: b_1 = (1 + 0) / (2 + 2), b_2 = (-1) / (2 + 1)
     b1, b2 = 1 / 4, -1 / 3
     np.testing.assert_allclose(model.item_bias_, [b1, b2])
@@ -39,8 +39,8 @@ def test_biases_recover_the_planted_ones():
 
 def test_regularisation_shrinks_rarely_rated_items():
     ratings = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [1, 1, 2], "rating": [5.0, 5.0, 1.0]})
-    loose = BiasedBaseline(reg_user=0, reg_item=0).fit(ratings).item_bias_
-    tight = BiasedBaseline(reg_user=0, reg_item=100).fit(ratings).item_bias_
+    loose = BiasedBaseline(regularization_user=0, regularization_item=0).fit(ratings).item_bias_
+    tight = BiasedBaseline(regularization_user=0, regularization_item=100).fit(ratings).item_bias_
     assert (np.abs(tight) < np.abs(loose)).all()
 
 
@@ -52,7 +52,7 @@ def test_unknown_ids_get_zero_bias():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message", [({"reg_user": -1}, "reg_user"), ({"n_epochs": 0}, "n_epochs")]
+    "kwargs, message", [({"regularization_user": -1}, "regularization_user"), ({"n_epochs": 0}, "n_epochs")]
 )
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):

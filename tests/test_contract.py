@@ -126,6 +126,25 @@ def test_unknown_users_and_items_get_the_documented_fallback(fitted):
     assert len(scores) == 2 and not np.isnan(scores).any()
 
 
+def test_similar_items_one_vocabulary(fitted):
+    """Every model either has an item–item similarity (ranked, itself left out, ``k`` capped
+    by the catalogue) or says it has none; an unknown item is a ``KeyError`` naming it."""
+    item = int(DATA.item_id.iloc[0])
+    try:
+        similar = fitted.similar_items(item, k=1000)
+    except NotImplementedError as error:
+        assert type(fitted).__name__ in str(error)
+        return
+    assert list(similar.columns) == ["item_id", "similarity"]
+    assert len(similar) == DATA.item_id.nunique() - 1 and item not in set(similar.item_id)
+    assert similar.similarity.is_monotonic_decreasing and np.isfinite(similar.similarity).all()
+    pd.testing.assert_frame_equal(fitted.similar_items(item, k=3), similar.head(3))
+    with pytest.raises(KeyError, match=f"item_id {STRANGER} was not in the training data"):
+        fitted.similar_items(STRANGER)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        fitted.similar_items(item, k=0)
+
+
 def test_ids_of_the_wrong_type_are_refused_by_name(fitted):
     with pytest.raises(ValueError, match="ids given are str"):
         fitted.recommend(["0"])

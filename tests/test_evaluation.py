@@ -12,12 +12,14 @@ from recsys_helpers.evaluation import (
     bootstrap_interval,
     evaluate_next_item,
     evaluate_ratings,
+    evaluate_sampled,
     evaluate_topn,
     item_ranks,
     paired_difference,
     per_item_metrics,
     results_board,
     sampled_ranks,
+    select_on_validation,
 )
 from recsys_helpers.factorization import EASE
 from recsys_helpers.metrics import ndcg_at_k, rmse
@@ -47,9 +49,9 @@ def test_evaluate_ratings_is_tidy_and_matches_direct_computation(world):
 def test_evaluate_topn_matches_the_metrics_on_recommend(world):
     train, test = stratified_split(world, 0.25, seed=0)
     lists = {}
-    table = evaluate_topn({"pop": Popularity, "ease": lambda: EASE(l2=50.0)}, train, test, k=5,
+    table = evaluate_topn({"pop": Popularity, "ease": lambda: EASE(regularization=50.0)}, train, test, k=5,
                           keep_lists=lists)  # fmt: skip
-    recs = EASE(l2=50.0).fit(train).recommend(test.user_id.unique(), k=5)
+    recs = EASE(regularization=50.0).fit(train).recommend(test.user_id.unique(), k=5)
     pd.testing.assert_frame_equal(lists["ease"], recs)
     assert set(lists) == {"pop", "ease"}
     got = table.query("model == 'ease' and metric == 'ndcg'").value.item()
@@ -112,13 +114,15 @@ def test_fewer_sampled_negatives_flatter_the_same_model():
     world = make_ratings(n_users=200, n_items=600, n_ratings=6_000, selection_bias=3.0,
                          popularity_exponent=0.5, seed=8).ratings  # fmt: skip
     train, test = stratified_split(world, 0.25, seed=0)
-    ease = {"ease": lambda: EASE(l2=50.0)}
-    easy = evaluate_topn(ease, train, test, sampled_negatives=20).set_index("metric").value
-    hard = evaluate_topn(ease, train, test, sampled_negatives=200).set_index("metric").value
+    ease = {"ease": lambda: EASE(regularization=50.0)}
+    easy = evaluate_sampled(ease, train, test, n_negatives=20).set_index("metric").value
+    hard = evaluate_sampled(ease, train, test, n_negatives=200).set_index("metric").value
     assert set(easy.index) == {"hit_rate", "ndcg"}
     assert easy["hit_rate"] > hard["hit_rate"] and easy["ndcg"] > hard["ndcg"]
-    again = evaluate_topn(ease, train, test, sampled_negatives=20).set_index("metric").value
+    again = evaluate_sampled(ease, train, test, n_negatives=20).set_index("metric").value
     pd.testing.assert_series_equal(easy, again)
+    with pytest.raises(ValueError, match="n_negatives must be a positive integer"):
+        evaluate_sampled(ease, train, test, n_negatives=0)
 
 
 def test_bootstrap_interval():
@@ -242,7 +246,7 @@ def test_item_ranks_refuses_nan_scores_instead_of_ranking_them_first():
 
 def test_full_ranks_equal_sampled_ranks_with_every_untouched_item_sampled(world):
     train, test = stratified_split(world, 0.25, seed=0)
-    model = EASE(l2=50.0).fit(train)
+    model = EASE(regularization=50.0).fit(train)
     some = test[test.user_id.isin(test.user_id.unique()[:20])]
     full = item_ranks(model, train, some, chunk_users=7)
     catalogue = set(model.items_.ids)
@@ -259,11 +263,11 @@ def test_full_ranks_equal_sampled_ranks_with_every_untouched_item_sampled(world)
     assert (fewer["rank"].to_numpy() <= full["rank"].to_numpy()).all()
 
 
-def test_per_item_metrics_match_evaluate_topn_sampled(world):
+def test_per_item_metrics_match_evaluate_sampled(world):
     train, test = stratified_split(world, 0.25, seed=0)
-    table = evaluate_topn({"ease": lambda: EASE(l2=50.0)}, train, test, sampled_negatives=20,
-                          seed=4)  # fmt: skip
-    model = EASE(l2=50.0).fit(train)
+    table = evaluate_sampled({"ease": lambda: EASE(regularization=50.0)}, train, test, n_negatives=20,
+                             seed=4)  # fmt: skip
+    model = EASE(regularization=50.0).fit(train)
     mine = per_item_metrics(item_ranks(model, train, test, n_negatives=20, seed=4), k=10)
     values = table.set_index("metric").value
     assert values["hit_rate"] == pytest.approx(mine.hit_rate.mean())
@@ -296,3 +300,39 @@ def test_bootstrap_interval_agrees_with_scipy():
     np.testing.assert_allclose(ours, [theirs.confidence_interval.low,
                                       theirs.confidence_interval.high],
                                atol=0.1 * standard_error)  # fmt: skip
+
+
+def test_select_on_validation_by_hand():
+    """Two folds of a tiny table: the mean validation score of each setting, computed by hand."""
+    train = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": [10, 20, 10, 30, 20],
+                          "rating": [5.0, 3.0, 4.0, 2.0, 1.0], "timestamp": 0})  # fmt: skip
+    validation = pd.DataFrame({"user_id": [1, 3], "item_id": [30, 10], "rating": [4.0, 2.0],
+                               "timestamp": 1})  # fmt: skip
+    # GlobalMean predicts 3.0 for both: errors 1 and 1 -> RMSE 1. BiasedBaseline with no
+    # regularisation and one round learns other numbers; computed here with the package's rmse.
+    baseline = BiasedBaseline(regularization_user=0, regularization_item=0, n_epochs=1)
+    expected = rmse(validation.rating, baseline.fit(train).predict(validation))
+    best, scores = select_on_validation(
+        {"mean": GlobalMean, "baseline": lambda: BiasedBaseline(regularization_user=0,
+                                                                regularization_item=0, n_epochs=1)},
+        [(train, validation), (train, validation)], metric="rmse")  # fmt: skip
+    assert list(scores.index) == ["mean", "baseline"]
+    assert scores["mean"] == pytest.approx(1.0) and scores["baseline"] == pytest.approx(expected)
+    assert best == scores.idxmin()
+    # Ranking: popularity ranks 10 and 20 (two raters each) before 30; user 1 has seen 10 and 20,
+    # so 30 is first: NDCG@1 = 1; user 3 has seen 20: 10 is first: NDCG@1 = 1.
+    best, scores = select_on_validation({"pop": Popularity, "pop again": Popularity},
+                                        [(train, validation)], metric="ndcg", k=1)  # fmt: skip
+    assert scores.tolist() == [1.0, 1.0] and best == "pop"  # a tie goes to the earlier setting
+
+
+def test_select_on_validation_refuses_bad_arguments(world):
+    split = [random_split(world, 0.2, seed=0)]
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        select_on_validation({"pop": Popularity}, split, metric="auc")
+    with pytest.raises(ValueError, match="splits is empty"):
+        select_on_validation({"pop": Popularity}, [])
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        select_on_validation({"pop": Popularity}, split, k=0)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        select_on_validation({}, split)

@@ -93,7 +93,7 @@ def ridge_without_self(x: np.ndarray, penalty: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_ease_closed_form_equals_ridge_regressions(dropout):
     ratings = make_ratings(n_users=80, n_items=25, n_ratings=600, seed=3).ratings
-    model = EASE(l2=7.0, dropout=dropout).fit(ratings)
+    model = EASE(regularization=7.0, dropout=dropout).fit(ratings)
     x = rating_matrix(ratings, value=None)[0].toarray()
     penalty = 7.0 + dropout / (1 - dropout) * np.diag(x.T @ x)
     np.testing.assert_allclose(model.weights_, ridge_without_self(x, penalty), atol=1e-9)
@@ -104,7 +104,7 @@ def test_ease_scores_and_recommends_co_occurring_items():
     # Items 1 and 2 always go together; user 9 has item 1 only.
     rows = [(u, i) for u in range(1, 9) for i in (1, 2)] + [(u, 3) for u in range(1, 5)] + [(9, 1)]
     ratings = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(rating=1.0)
-    model = EASE(l2=1.0, dropout=0.0).fit(ratings)
+    model = EASE(regularization=1.0, dropout=0.0).fit(ratings)
     assert model.recommend([9], k=1).item_id.tolist() == [2]
     scores = model.score(pd.DataFrame({"user_id": [9, 9, 99], "item_id": [2, 3, 2]}))
     assert scores[0] > scores[1] and scores[2] == 0.0
@@ -112,7 +112,7 @@ def test_ease_scores_and_recommends_co_occurring_items():
         model.predict(ratings)
 
 
-@pytest.mark.parametrize("kwargs", [{"l2": 0}, {"dropout": 1.0}, {"dropout": -0.1}])
+@pytest.mark.parametrize("kwargs", [{"regularization": 0}, {"dropout": 1.0}, {"dropout": -0.1}])
 def test_ease_bad_parameters(kwargs):
     with pytest.raises(ValueError):
         EASE(**kwargs).fit(tiny_ratings())

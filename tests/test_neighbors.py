@@ -209,7 +209,10 @@ def test_explain_reproduces_the_prediction(world):
     item_mean = model.means_[model.items_.index([item])[0]]
     raw = item_mean + (why["weight"] * why["contribution"]).sum()
     assert model.predict(pairs((user, item)))[0] == pytest.approx(np.clip(raw, 1, 5))
-    assert model.explain(user, 10**6).empty
+    with pytest.raises(KeyError, match="item_id 1000000 was not in the training data"):
+        model.explain(user, 10**6)
+    with pytest.raises(KeyError, match="user_id 1000000 was not in the training data"):
+        model.explain(10**6, item)
 
 
 @pytest.mark.parametrize(
@@ -317,3 +320,27 @@ def test_recent_item_knn_counts_a_zero_rating_as_an_interaction():
     zero = ratings.assign(rating=np.where(ratings.item_id == "a", 0.0, ratings.rating))
     np.testing.assert_array_equal(RecentItemKNN().fit(zero).similarity_,
                                   RecentItemKNN().fit(ratings).similarity_)  # fmt: skip
+
+
+def test_similar_items_and_kept_neighbours_on_the_toy_table():
+    """ItemKNN's similar items are its similarity row, best first; ``keep_neighbors`` stores
+    each item's top positive similarities only, exactly as ``keep_top_k`` does."""
+    from recsys_helpers.scale import keep_top_k
+
+    nan = np.nan
+    toy = pd.DataFrame([[5, 3, 4, 4, nan], [3, 1, 2, 3, 3], [4, 3, 4, 3, 5], [3, 3, 1, 5, 4],
+                        [1, 5, 5, 2, 1]], columns=pd.Index(range(1, 6), name="item_id"))  # fmt: skip
+    ratings = toy.stack().dropna().rename("rating").rename_axis(["user_id", "item_id"]).reset_index()
+    model = ItemKNN(k=2, similarity="pearson", centering="mean", shrinkage=0).fit(ratings)
+    row = model.similarity_[model.items_.index([5])[0]]
+    similar = model.similar_items(5, k=2)
+    by_hand = sorted(((s, -j) for j, s in zip(range(1, 5), row[:4], strict=True)), reverse=True)[:2]
+    assert list(similar.item_id) == [-j for _, j in by_hand]
+    assert similar.similarity.tolist() == pytest.approx([s for s, _ in by_hand])
+    pruned = ItemKNN(k=2, similarity="pearson", centering="mean", shrinkage=0,
+                     keep_neighbors=1).fit(ratings)  # fmt: skip
+    np.testing.assert_array_equal(pruned.similarity_, keep_top_k(model.similarity_, 1).toarray())
+    assert ((pruned.similarity_ > 0).sum(axis=1) <= 1).all()
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="keep_neighbors must be a positive integer"):
+            ItemKNN(keep_neighbors=bad).fit(ratings)

@@ -10,7 +10,8 @@ __all__ = ["ItemScores", "build_caser", "build_gru", "build_neural_cf", "build_s
 
 
 def build_neural_cf(n_users: int, n_items: int, kind: str = "neumf", n_factors: int = 32,
-                    hidden: tuple[int, ...] = (64, 32), l2: float = 0.0) -> keras.Model:  # fmt: skip
+                    hidden: tuple[int, ...] = (64, 32),
+                    regularization: float = 0.0) -> keras.Model:  # fmt: skip
     r"""Neural collaborative filtering (He et al., 2017) on ``(user, item)`` position pairs.
 
     * ``"gmf"``: :math:`\sigma(\mathbf h^\top (\mathbf p_u \odot \mathbf q_i))` — matrix
@@ -19,14 +20,15 @@ def build_neural_cf(n_users: int, n_items: int, kind: str = "neumf", n_factors: 
     * ``"neumf"``: both, with separate embeddings, concatenated before the output unit.
 
     Inputs ``user`` and ``item`` are integer positions (shape ``(batch,)``); the output is the
-    probability of an interaction, shape ``(batch, 1)``. ``l2`` penalises the embeddings.
+    probability of an interaction, shape ``(batch, 1)``. ``regularization`` is the L2 penalty
+    on the embeddings.
     """
     if kind not in ("gmf", "mlp", "neumf"):
         raise ValueError(f"kind must be 'gmf', 'mlp' or 'neumf', got {kind!r}")
     check_positive_int("n_factors", n_factors)
     user = keras.Input(shape=(), dtype="int32", name="user")
     item = keras.Input(shape=(), dtype="int32", name="item")
-    reg = keras.regularizers.L2(l2) if l2 > 0 else None
+    reg = keras.regularizers.L2(regularization) if regularization > 0 else None
 
     def embed(n, name):
         return layers.Embedding(n, n_factors, embeddings_regularizer=reg, name=name)

@@ -61,8 +61,8 @@ class _KerasRecommender(Recommender):
         check_seed(self.seed)
         if hasattr(self, "dropout"):
             check_number("dropout", self.dropout, minimum=0, below=1)
-        if hasattr(self, "l2"):
-            check_number("l2", self.l2, minimum=0)
+        if hasattr(self, "regularization"):
+            check_number("regularization", self.regularization, minimum=0)
 
     def _fit_common(self, ratings: pd.DataFrame, validation: pd.DataFrame | None):
         self._check_training_params()
@@ -128,26 +128,26 @@ class NeuralCF(_KerasRecommender):
         The architecture, as in :func:`build_neural_cf`.
     n_factors, hidden
         Embedding size, and the widths of the MLP's hidden layers.
-    l2 : float >= 0
+    regularization : float >= 0
         L2 penalty on the embeddings.
     n_negatives : int
         Unobserved items drawn per interaction each epoch.
     n_epochs, batch_size, learning_rate, patience, seed
         Training, as for every estimator here (see the module docstring).
 
-    Unknown users get the popularity ranking. Defaults: ``kind``, ``l2`` and ``n_epochs`` are
-    chapter 06's choices on validation data; ``n_factors``, the learning rate, the batch size
-    and ``n_negatives`` are common settings that were not tuned.
+    Unknown users get the popularity ranking. Defaults: ``kind``, ``regularization`` and
+    ``n_epochs`` are chapter 06's choices on validation data; ``n_factors``, the learning rate,
+    the batch size and ``n_negatives`` are common settings that were not tuned.
     """
 
     def __init__(self, kind: Literal["gmf", "mlp", "neumf"] = "gmf", n_factors: int = 32,
-                 hidden: tuple = (64, 32), l2: float = 3e-5, n_negatives: int = 4, n_epochs: int = 41,
-                 batch_size: int = 4096, learning_rate: float = 3e-3, patience: int = 5,
-                 seed: int = 0):  # fmt: skip
+                 hidden: tuple = (64, 32), regularization: float = 3e-5, n_negatives: int = 4,
+                 n_epochs: int = 41, batch_size: int = 4096, learning_rate: float = 3e-3,
+                 patience: int = 5, seed: int = 0):  # fmt: skip
         self.kind = kind
         self.n_factors = n_factors
         self.hidden = hidden
-        self.l2 = l2
+        self.regularization = regularization
         self.n_negatives = n_negatives
         self.n_epochs = n_epochs
         self.batch_size = batch_size
@@ -179,8 +179,8 @@ class NeuralCF(_KerasRecommender):
             return {"user": users, "item": items}, labels
 
         seed_everything(self.seed)
-        self.model_ = build_neural_cf(matrix.shape[0], matrix.shape[1], self.kind,
-                                      self.n_factors, tuple(self.hidden), self.l2)  # fmt: skip
+        self.model_ = build_neural_cf(matrix.shape[0], matrix.shape[1], self.kind, self.n_factors,
+                                      tuple(self.hidden), self.regularization)  # fmt: skip
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                             loss="binary_crossentropy")  # fmt: skip
         validate = None
