@@ -25,7 +25,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest --nbval --nbval-current-env tests notebooks
+	env -u JPY_SESSION_NAME RECSYS_PROGRESS=off $(PY) -m pytest --nbval --nbval-current-env tests notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/01_concepts.ipynb

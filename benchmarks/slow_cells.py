@@ -16,6 +16,7 @@ other, not with another machine's seconds.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import datetime
@@ -42,7 +43,7 @@ def cell_times(path: Path, timeout: int = 1800) -> tuple[float, list[tuple[int, 
                             resources={"metadata": {"path": str(path.parent)}},
                             record_timing=True)
     start = time.perf_counter()
-    client.execute()
+    client.execute(env={**os.environ, "RECSYS_PROGRESS": "off"})  # no progress line stored
     total = time.perf_counter() - start
     rows = []
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]

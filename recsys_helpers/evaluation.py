@@ -12,7 +12,9 @@ r"""One evaluation code path for every model in the book (chapter 09, "One proto
   numbers and can change which model looks best (Krichene & Rendle, 2020); it is here to
   demonstrate that.
 
-All four return one tidy DataFrame: ``model, metric, value, fit_seconds, predict_seconds``
+:func:`select_on_validation` chooses a model's settings on validation splits, never on test data.
+
+The four protocols return one tidy DataFrame: ``model, metric, value, fit_seconds, predict_seconds``
 (plus ``fold`` for ratings, and a 95% bootstrap interval ``low, high`` for ranking metrics), so
 results of different models and protocols can be concatenated and
 compared. Models are given as a dict of *factories* — a class or a zero-argument function that
@@ -259,10 +261,13 @@ def evaluate_topn(
     relevant = _relevant(models, train, test, relevance_threshold)
     users = np.unique(relevant["user_id"].to_numpy())
 
-    def scores(name, model):
+    def predict(name, model):
         recs = model.recommend(users, k=k)
         if keep_lists is not None:
             keep_lists[name] = recs
+        return recs
+
+    def scores(model, recs):
         values = {metric: RANKING_METRICS[metric](recs, relevant, k=k, per_user=True)
                   for metric in metrics}  # fmt: skip
         if beyond_accuracy:
@@ -273,7 +278,8 @@ def evaluate_topn(
                 values["diversity"] = m.intra_list_diversity(recs, item_features, k=k)
         return values
 
-    return _protocol("top-N protocol", models, lambda model: model.fit(train), scores, seed)
+    return _protocol("top-N protocol", models, lambda model: model.fit(train), predict, scores,
+                     seed)  # fmt: skip
 
 
 def evaluate_sampled(models: Mapping[str, Callable], train: pd.DataFrame, test: pd.DataFrame,
@@ -292,12 +298,16 @@ def evaluate_sampled(models: Mapping[str, Callable], train: pd.DataFrame, test: 
     check_positive_int("n_negatives", n_negatives)
     relevant = _relevant(models, train, test, relevance_threshold)
 
-    def scores(name, model):
+    def predict(name, model):
         known = relevant[np.isin(relevant["item_id"], model.items_.ids)]
-        per_user = per_item_metrics(sampled_ranks(model, train, known, n_negatives, seed), k)
+        return sampled_ranks(model, train, known, n_negatives, seed)
+
+    def scores(model, ranks):
+        per_user = per_item_metrics(ranks, k)
         return {"hit_rate": per_user["hit_rate"], "ndcg": per_user["ndcg"]}
 
-    return _protocol("sampled protocol", models, lambda model: model.fit(train), scores, seed)
+    return _protocol("sampled protocol", models, lambda model: model.fit(train), predict, scores,
+                     seed)  # fmt: skip
 
 
 def _relevant(models, train, test, relevance_threshold) -> pd.DataFrame:
@@ -311,11 +321,12 @@ def _relevant(models, train, test, relevance_threshold) -> pd.DataFrame:
     return relevant
 
 
-def _protocol(label: str, models, fit, scores, seed: int) -> pd.DataFrame:
-    """The loop every ranking protocol shares: for each model, a fresh instance, ``fit(model)``
-    and ``scores(name, model) -> {metric: per-user Series or one number}``, timed, and shown on
-    the progress line. Per-user values become their mean and a bootstrap interval; a single
-    number (beyond accuracy) has no interval."""
+def _protocol(label: str, models, fit, predict, scores, seed: int) -> pd.DataFrame:
+    """The loop every ranking protocol shares, shown on the progress line: for each model, a
+    fresh instance, ``fit(model)`` (timed: ``fit_seconds``), ``predict(name, model)`` (timed:
+    ``predict_seconds``) and ``scores(model, predicted) -> {metric: per-user Series or one
+    number}``. Per-user values become their mean and a bootstrap interval; a single number
+    (beyond accuracy) has no interval."""
     rows = []
     with task(label) as shown:
         for position, (name, factory) in enumerate(models.items(), start=1):
@@ -324,9 +335,9 @@ def _protocol(label: str, models, fit, scores, seed: int) -> pd.DataFrame:
             start = time.perf_counter()
             fit(model)
             fitted = time.perf_counter()
-            values = scores(name, model)
+            prediction = predict(name, model)
             predicted = time.perf_counter()
-            for metric, value in values.items():
+            for metric, value in scores(model, prediction).items():
                 low = high = np.nan
                 if isinstance(value, pd.Series):
                     low, high = bootstrap_interval(value.to_numpy(), seed=seed)
@@ -373,16 +384,18 @@ def select_on_validation(candidates: Mapping[Hashable, Callable], splits: Sequen
             for position, (key, factory) in enumerate(candidates.items(), start=1):
                 shown.update(f"split {number} of {len(splits)}, setting {position} of "
                              f"{len(candidates)}: {key}")
-                model = _fresh(factory).fit(train)
+                model = _fresh(factory)
+                model.fit(train)
                 if metric in ("rmse", "mae"):
                     function = m.rmse if metric == "rmse" else m.mae
                     scores[key].append(function(validation["rating"], model.predict(validation)))
                 else:
                     recs = model.recommend(validation["user_id"].unique(), k=k)
                     scores[key].append(RANKING_METRICS[metric](recs, validation, k=k))
-    means = pd.Series({key: np.mean(values) for key, values in scores.items()})
-    best = means.idxmin() if metric in ("rmse", "mae") else means.idxmax()
-    return best, means
+    keys, means = list(scores), [np.mean(values) for values in scores.values()]
+    # The key itself, from the dict (a Series index would turn None into NaN, ints into floats).
+    best = keys[int(np.argmin(means) if metric in ("rmse", "mae") else np.argmax(means))]
+    return best, pd.Series(dict(zip(keys, means, strict=True)))
 
 
 def bootstrap_interval(values, n_resamples: int = 1000, level: float = 0.95,
@@ -431,14 +444,16 @@ def evaluate_next_item(models: Mapping[str, Callable], split, k: int = 10, seed:
         else:
             model.fit(history)
 
-    def scores(name, model):
-        recs = model.recommend(users, k=k)
+    def predict(name, model):
         if keep_models is not None:
             keep_models[name] = model
+        return model.recommend(users, k=k)
+
+    def scores(model, recs):
         return {"hit_rate": m.hit_rate(recs, test, k=k, per_user=True),
                 "ndcg": m.ndcg_at_k(recs, test, k=k, per_user=True)}
 
-    return _protocol("next-item protocol", models, fit, scores, seed)
+    return _protocol("next-item protocol", models, fit, predict, scores, seed)
 
 
 def results_board(runs: pd.DataFrame, columns: Mapping[str, str],

@@ -250,7 +250,8 @@ class UserKNN(_NeighborhoodModel):
     keep_neighbors : int, optional
         Store only each user's (item's) ``keep_neighbors`` largest positive similarities and
         set the rest to 0 (:func:`~recsys_helpers.scale.keep_top_k`), as a model that keeps a
-        sparse similarity matrix would (chapter 10); ``None`` keeps them all.
+        sparse similarity matrix would (chapter 10); ``None`` keeps them all. Negative
+        similarities are never kept, so with ``positive_only=False`` they no longer vote.
 
     The defaults are the configuration chapter 03 selects on validation splits of the ML-100K
     base files: Koren's baseline-centred Pearson, shrunk with λ = 100, baseline centring, k = 40.

@@ -4,7 +4,7 @@ A cell that trains for a minute would otherwise show nothing until it ends. The 
 loops (Keras training epochs, the models of an evaluation, the folds of a protocol) announce
 themselves with :func:`task`; nested tasks share **one** line in the notebook, outermost first::
 
-    SASRec (1 of 3) › epoch 12 of 40 · loss 6.0412 · validation 0.1204 · 0:41
+    next-item protocol › SASRec (1 of 3) › training SASRec › epoch 12 of 40 · last loss 6.0412 · best validation 0.1204 · 0:41
 
 The line is an IPython display updated in place. When the outermost task ends, the line is
 emptied, so a finished cell shows only what it printed. Where it is shown is set by the
@@ -58,9 +58,10 @@ class Task:
         self.detail = ""
 
     def update(self, detail: str) -> None:
-        """Say what the task is doing now (shown at most every half second)."""
-        self.detail = detail
-        _line.refresh()
+        """Say what the task is doing now: a task's first update is shown at once, later ones
+        at most every half second."""
+        first, self.detail = not self.detail, detail
+        _line.refresh(force=first)
 
 
 class _Line:
@@ -110,17 +111,18 @@ def task(label: str) -> Iterator[Task]:
     """
     current = Task(label)
     outermost = not _line.tasks
-    _line.tasks.append(current)
-    if outermost:
-        _line.open()
-    else:
-        _line.refresh(force=True)
     try:
+        _line.tasks.append(current)
+        if outermost:
+            _line.open()  # may raise (a bad RECSYS_PROGRESS): the finally block still cleans up
+        else:
+            _line.refresh(force=True)
         yield current
     finally:
-        _line.tasks.remove(current)
+        if current in _line.tasks:
+            _line.tasks.remove(current)
         if outermost:
-            _line.close()
             _line.tasks.clear()
+            _line.close()
         else:
             _line.refresh(force=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
 import threading
 import zipfile
 from pathlib import Path
@@ -13,6 +14,11 @@ import pandas as pd
 import pytest
 
 matplotlib.use("Agg")
+
+# The kernels nbval starts inherit this environment: no live progress line in the outputs it
+# compares (recsys_helpers.progress), also when pytest is run from a notebook's own kernel.
+os.environ["RECSYS_PROGRESS"] = "off"
+os.environ.pop("JPY_SESSION_NAME", None)
 
 GENRES = ["unknown", "Action", "Comedy", "Drama"]
 

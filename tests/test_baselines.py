@@ -52,7 +52,8 @@ def test_unknown_ids_get_zero_bias():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message", [({"regularization_user": -1}, "regularization_user"), ({"n_epochs": 0}, "n_epochs")]
+    "kwargs, message",
+    [({"regularization_user": -1}, "regularization_user"), ({"n_epochs": 0}, "n_epochs")],
 )
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -49,7 +49,8 @@ def test_evaluate_ratings_is_tidy_and_matches_direct_computation(world):
 def test_evaluate_topn_matches_the_metrics_on_recommend(world):
     train, test = stratified_split(world, 0.25, seed=0)
     lists = {}
-    table = evaluate_topn({"pop": Popularity, "ease": lambda: EASE(regularization=50.0)}, train, test, k=5,
+    models = {"pop": Popularity, "ease": lambda: EASE(regularization=50.0)}
+    table = evaluate_topn(models, train, test, k=5,
                           keep_lists=lists)  # fmt: skip
     recs = EASE(regularization=50.0).fit(train).recommend(test.user_id.unique(), k=5)
     pd.testing.assert_frame_equal(lists["ease"], recs)
@@ -265,7 +266,8 @@ def test_full_ranks_equal_sampled_ranks_with_every_untouched_item_sampled(world)
 
 def test_per_item_metrics_match_evaluate_sampled(world):
     train, test = stratified_split(world, 0.25, seed=0)
-    table = evaluate_sampled({"ease": lambda: EASE(regularization=50.0)}, train, test, n_negatives=20,
+    ease = {"ease": lambda: EASE(regularization=50.0)}
+    table = evaluate_sampled(ease, train, test, n_negatives=20,
                              seed=4)  # fmt: skip
     model = EASE(regularization=50.0).fit(train)
     mine = per_item_metrics(item_ranks(model, train, test, n_negatives=20, seed=4), k=10)
@@ -308,17 +310,22 @@ def test_select_on_validation_by_hand():
                           "rating": [5.0, 3.0, 4.0, 2.0, 1.0], "timestamp": 0})  # fmt: skip
     validation = pd.DataFrame({"user_id": [1, 3], "item_id": [30, 10], "rating": [4.0, 2.0],
                                "timestamp": 1})  # fmt: skip
-    # GlobalMean predicts 3.0 for both: errors 1 and 1 -> RMSE 1. BiasedBaseline with no
-    # regularisation and one round learns other numbers; computed here with the package's rmse.
-    baseline = BiasedBaseline(regularization_user=0, regularization_item=0, n_epochs=1)
-    expected = rmse(validation.rating, baseline.fit(train).predict(validation))
+    # GlobalMean predicts 3.0 for both: errors 1 and 1 -> RMSE 1. BiasedBaseline, unregularised,
+    # one round (items first): b_10 = 1.5, b_20 = -1, b_30 = -1; then b_1 = 0.75, b_3 = -1, so
+    # it predicts 3 + 0.75 - 1 = 2.75 for (1, 30) and 3 - 1 + 1.5 = 3.5 for (3, 10): errors
+    # 1.25 and 1.5, RMSE sqrt((1.5625 + 2.25) / 2).
+    expected = np.sqrt((1.25**2 + 1.5**2) / 2)
     best, scores = select_on_validation(
         {"mean": GlobalMean, "baseline": lambda: BiasedBaseline(regularization_user=0,
                                                                 regularization_item=0, n_epochs=1)},
         [(train, validation), (train, validation)], metric="rmse")  # fmt: skip
     assert list(scores.index) == ["mean", "baseline"]
     assert scores["mean"] == pytest.approx(1.0) and scores["baseline"] == pytest.approx(expected)
-    assert best == scores.idxmin()
+    assert best == "mean"
+    # The key is returned as given, even where a Series index would change it (None -> NaN).
+    best, _ = select_on_validation({None: GlobalMean, 3: lambda: BiasedBaseline(n_epochs=3)},
+                                   [(train, validation)], metric="rmse")  # fmt: skip
+    assert best is None
     # Ranking: popularity ranks 10 and 20 (two raters each) before 30; user 1 has seen 10 and 20,
     # so 30 is first: NDCG@1 = 1; user 3 has seen 20: 10 is first: NDCG@1 = 1.
     best, scores = select_on_validation({"pop": Popularity, "pop again": Popularity},

@@ -330,7 +330,8 @@ def test_similar_items_and_kept_neighbours_on_the_toy_table():
     nan = np.nan
     toy = pd.DataFrame([[5, 3, 4, 4, nan], [3, 1, 2, 3, 3], [4, 3, 4, 3, 5], [3, 3, 1, 5, 4],
                         [1, 5, 5, 2, 1]], columns=pd.Index(range(1, 6), name="item_id"))  # fmt: skip
-    ratings = toy.stack().dropna().rename("rating").rename_axis(["user_id", "item_id"]).reset_index()
+    ratings = (toy.stack().dropna().rename("rating").rename_axis(["user_id", "item_id"])
+               .reset_index())  # fmt: skip
     model = ItemKNN(k=2, similarity="pearson", centering="mean", shrinkage=0).fit(ratings)
     row = model.similarity_[model.items_.index([5])[0]]
     similar = model.similar_items(5, k=2)

@@ -60,10 +60,30 @@ def test_where_the_line_is_shown(in_kernel, monkeypatch):
     assert not progress_enabled()
 
 
-def test_a_setting_other_than_auto_or_off_is_refused(monkeypatch):
+def test_an_unknown_setting_is_refused_and_leaves_no_stuck_line(in_kernel, monkeypatch):
     monkeypatch.setenv("RECSYS_PROGRESS", "yes please")
     with pytest.raises(ValueError, match="must be 'auto', 'on' or 'off', got 'yes please'"):
         progress_enabled()
+    with pytest.raises(ValueError, match="RECSYS_PROGRESS"), task("fitting"):
+        pass
+    assert progress._line.tasks == []  # a later task opens its own line again
+    monkeypatch.setenv("RECSYS_PROGRESS", "auto")
+    with task("fitting"):
+        pass
+    assert in_kernel[0].startswith("fitting · ") and in_kernel[-1] == ""
+
+
+def test_each_task_shows_its_first_update_at_once(in_kernel, monkeypatch):
+    monkeypatch.setattr(progress, "_EVERY", 3600.0)  # later updates are held back
+    with task("top-N protocol") as outer:
+        outer.update("ItemKNN (1 of 2)")
+        with task("training") as inner:
+            inner.update("epoch 1 of 40")
+            inner.update("epoch 2 of 40")  # within the interval: not shown
+    lines = [text.rsplit(" · ", 1)[0] for text in in_kernel[:-1]]
+    assert "top-N protocol › ItemKNN (1 of 2)" in lines
+    assert "top-N protocol › ItemKNN (1 of 2) › training › epoch 1 of 40" in lines
+    assert not any("epoch 2" in line for line in lines)
 
 
 def test_nested_tasks_share_one_line_that_is_emptied_at_the_end(in_kernel):
@@ -99,7 +119,8 @@ def test_training_shows_its_epochs(in_kernel):
     x = np.arange(8, dtype="float32").reshape(4, 2)
     train(model, (x, x.sum(axis=1)), n_epochs=2, batch_size=2, label="Tiny")
     assert in_kernel[0].startswith("training Tiny · ")
-    assert any(text.startswith("training Tiny › epoch 2 of 2 · last loss ") for text in in_kernel)
+    assert any(text.startswith("training Tiny › epoch 2 of 2 · last loss ")
+               for text in in_kernel)  # fmt: skip
     assert in_kernel[-1] == ""
 
 
