@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Recommender, check_number, check_positive_int, check_seed
+from .factorization import _factor_cosine
 from .interactions import item_counts
 
 __all__ = ["LOG_CONFIG", "SPARK_SETTINGS", "SparkALS", "SparkImplicitALS", "item_jaccard",
@@ -312,11 +313,8 @@ class SparkALS(Recommender):
         return np.where((u >= 0) & (i >= 0), dot, fallback)
 
     def _item_similarities(self, i):
-        """Cosine of the learned item factors."""
-        norms = np.linalg.norm(self.item_factors_, axis=1)
-        dots = self.item_factors_ @ self.item_factors_[i]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(norms * norms[i] > 0, dots / (norms * norms[i]), 0.0)
+        """Cosine of the learned item factors (as for the book's factor models)."""
+        return _factor_cosine(self.item_factors_, i)
 
 
 class SparkImplicitALS(SparkALS):
