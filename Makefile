@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# make test runs test files on this many processes at once (pytest-xdist); each file, and so each
+# notebook's cells, stays on one. 0 runs everything in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: book test lab install clean
 
@@ -25,7 +28,8 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	env -u JPY_SESSION_NAME RECSYS_PROGRESS=off $(PY) -m pytest --nbval --nbval-current-env tests notebooks
+	env -u JPY_SESSION_NAME RECSYS_PROGRESS=off $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile \
+		--durations=20 --nbval --nbval-current-env tests notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/01_concepts.ipynb

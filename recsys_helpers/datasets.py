@@ -91,12 +91,14 @@ __all__ = [
     "DATASET_VAR",
     "DOWNLOAD_TIMEOUT",
     "DOWNLOAD_TIMEOUT_VAR",
+    "FOLDER_LAYOUTS",
     "GROUPLENS_URL",
     "MIRROR_VAR",
     "default_data_home",
     "find_dataset",
     "load_dataset",
     "load_movielens",
+    "load_movielens_folder",
     "load_ratings_csv",
 ]
 
@@ -416,11 +418,14 @@ def _parse_ml1m(source: _Source, spec: DatasetSpec) -> dict:
     )  # fmt: skip
     _expect_columns(movies, 3, source, "movies.dat")
     items, genres = _parse_movies_with_genres(movies)
-    users = _read_table(
-        source, "users.dat", sep="::", header=None,
-        names=["user_id", "gender", "age", "occupation", "zip_code"], dtype={"zip_code": str},
-    )  # fmt: skip
-    users["occupation"] = users["occupation"].map(dict(enumerate(_ML1M_OCCUPATIONS)))
+    users = None
+    if "users.dat" in spec.files or source.exists("users.dat"):  # a reader's folder may lack it
+        users = _read_table(
+            source, "users.dat", sep="::", header=None,
+            names=["user_id", "gender", "age", "occupation", "zip_code"], dtype={"zip_code": str},
+        )  # fmt: skip
+        _expect_columns(users, 5, source, "users.dat")
+        users["occupation"] = users["occupation"].map(dict(enumerate(_ML1M_OCCUPATIONS)))
     return {"ratings": ratings, "items": items, "users": users, "genres": genres, "folds": {}}
 
 
@@ -434,6 +439,29 @@ def _parse_ml_latest(source: _Source, spec: DatasetSpec) -> dict:
         )
     items, genres = _parse_movies_with_genres(movies)
     return {"ratings": ratings, "items": items, "users": None, "genres": genres, "folds": {}}
+
+
+class _Layout(NamedTuple):
+    """A MovieLens file layout without a pinned release: how a reader's own folder is parsed.
+
+    It has the fields the parsers read (``name``, ``files`` with the ratings file first,
+    ``counts``), and no checksums or counts: the folder is the reader's, not a known release.
+    """
+
+    name: str
+    files: tuple[str, ...]
+    parse: Callable
+    counts: None = None
+
+
+_OWN_FOLDER_REMEDY = ("Check that the folder holds a MovieLens release's files as published, or "
+                      "write the ratings as a CSV file (RECSYS_DATASET=path.csv)")
+
+#: The layouts :func:`load_movielens_folder` recognises, by the files a folder holds.
+FOLDER_LAYOUTS = {
+    "ml-1m": ("ratings.dat", "movies.dat"),  # '::'-separated, latin-1; users.dat if present
+    "ml-latest": ("ratings.csv", "movies.csv"),  # with headers; also ML-20M, ML-25M, ML-32M
+}
 
 
 @dataclass(frozen=True)
@@ -1185,18 +1213,54 @@ def load_ratings_csv(path, name: str | None = None) -> MovieLens:
                      users=None, genres=[], source=str(path))  # fmt: skip
 
 
+def load_movielens_folder(path, name: str | None = None) -> MovieLens:
+    """Load a folder of ratings in a MovieLens release's own layout, recognised by its files.
+
+    * ML-1M's layout: ``ratings.dat`` and ``movies.dat`` (``::``-separated, titles in latin-1),
+      and ``users.dat`` if the folder has it (demographics; ``users`` is ``None`` otherwise);
+    * the CSV releases' layout: ``ratings.csv`` (``userId,movieId,rating,timestamp``) and
+      ``movies.csv`` (``movieId,title,genres``), as in ml-latest-small, ml-latest, ML-20M,
+      ML-25M and ML-32M.
+
+    This is for copies the book has no checksums for (a larger release, a class's sample kept
+    in the same format); ``ml-100k``, ``ml-1m`` and ``ml-latest-small`` themselves are loaded
+    verified by :func:`load_movielens`. The files are checked like any copy's: every file
+    parses, ratings have no missing values and no (user, item) pair twice; only the official
+    counts and checksums are not checked. The folder is only read. Returns a :class:`MovieLens`
+    named after the folder (or ``name``), with no official folds.
+    """
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise DatasetError(f"{path} is not a folder")
+    for layout_name, files in FOLDER_LAYOUTS.items():
+        if all((path / f).is_file() for f in files):
+            parse = _parse_ml1m if layout_name == "ml-1m" else _parse_ml_latest
+            layout = _Layout(path.name, files, parse)
+            data = layout.parse(_Source(path, remedy=_OWN_FOLDER_REMEDY), layout)
+            return MovieLens(name=name or path.name, source=str(path), **data)
+    expected = " or ".join(" and ".join(files) for files in FOLDER_LAYOUTS.values())
+    found = sorted(p.name for p in path.iterdir())[:10]
+    raise DatasetError(f"{path} holds no MovieLens ratings in a layout the book reads: expected "
+                       f"{expected}; found {found}")  # fmt: skip
+
+
 def load_dataset(name: str | None = None, **kwargs) -> MovieLens:
-    """The chapters' data switch: a MovieLens name, or the path of a ratings CSV file.
+    """The chapters' data switch: a MovieLens name, the path of a ratings CSV file, or the path
+    of a folder in a MovieLens release's layout.
 
     ``name`` defaults to the environment variable ``RECSYS_DATASET``, then ``"ml-100k"``. A name
     of :data:`DATASETS` goes to :func:`load_movielens` (with ``kwargs``, e.g. ``base_url=``); a
-    path ending in ``.csv`` to :func:`load_ratings_csv`. Anything else raises ``ValueError``
-    listing the choices.
+    path ending in ``.csv`` to :func:`load_ratings_csv`; an existing folder to
+    :func:`load_movielens_folder`. Anything else raises ``ValueError`` listing the choices.
     """
     name = name or os.environ.get(DATASET_VAR) or "ml-100k"
     if name in DATASETS:
         return load_movielens(name, **kwargs)
     if str(name).lower().endswith(".csv"):
         return load_ratings_csv(name)
-    raise ValueError(f"unknown data set {name!r}: use one of {sorted(DATASETS)} or the path of "
-                     "a ratings CSV file (columns user_id, item_id, rating[, timestamp, title])")
+    if Path(name).expanduser().is_dir():
+        return load_movielens_folder(name)
+    raise ValueError(f"unknown data set {name!r}: use one of {sorted(DATASETS)}, the path of a "
+                     "ratings CSV file (columns user_id, item_id, rating[, timestamp, title]) or "
+                     "of a folder in a MovieLens release's layout (ratings.dat and movies.dat, "
+                     "or ratings.csv and movies.csv)")

@@ -72,6 +72,38 @@ def write_folder(folder: Path, files: dict[str, bytes]) -> Path:
     return folder
 
 
+def release_files(ratings: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | None = None,
+                  layout: str = "ml-1m") -> dict[str, bytes]:
+    """The files of a MovieLens release in its exact format, from tidy tables.
+
+    ``layout="ml-1m"``: ``ratings.dat``, ``movies.dat`` (latin-1) and ``users.dat`` (``users``:
+    ``user_id, gender, age, occupation`` as ML-1M's code, ``zip_code``), ``::``-separated, no
+    header. ``layout="ml-latest"``: ``ratings.csv`` and ``movies.csv`` with ml-latest-small's
+    headers, ratings written as ``4.0``/``3.5``, titles quoted where they hold a comma.
+    ``items`` has ``item_id, title, genres`` (genres joined by ``|``).
+    """
+    if layout == "ml-1m":
+        rows = ratings[["user_id", "item_id", "rating", "timestamp"]].astype(int)
+        files = {
+            "ratings.dat": "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in rows.itertuples(
+                index=False)).encode(),
+            "movies.dat": "".join(f"{i}::{title}::{g}\n" for i, title, g in items[
+                ["item_id", "title", "genres"]].itertuples(index=False)).encode("latin-1"),
+        }  # fmt: skip
+        if users is not None:
+            files["users.dat"] = "".join("::".join(map(str, row)) + "\n" for row in users[
+                ["user_id", "gender", "age", "occupation", "zip_code"]].itertuples(index=False)
+            ).encode()  # fmt: skip
+        return files
+    if layout == "ml-latest":
+        frame = ratings.rename(columns={"user_id": "userId", "item_id": "movieId"})
+        frame = frame[["userId", "movieId", "rating", "timestamp"]].astype({"rating": float})
+        movies = items.rename(columns={"item_id": "movieId"})[["movieId", "title", "genres"]]
+        return {"ratings.csv": frame.to_csv(index=False, float_format="%.1f").encode(),
+                "movies.csv": movies.to_csv(index=False).encode()}  # fmt: skip
+    raise ValueError(f"unknown layout {layout!r}")
+
+
 def make_zip(files: dict[str, bytes], prefix: str = "ml-100k/") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

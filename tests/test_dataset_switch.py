@@ -1,11 +1,19 @@
-"""The chapters' data switch, end to end: every chapter re-run on a reader's own ratings CSV.
+"""The chapters' data switch, end to end: every chapter re-run on data other than ML-100K.
 
-Each chapter's parameters cell reads ``RECSYS_DATASET``; here it points at a small synthetic CSV
-shaped like the data sets other than ML-100K that readers switch to — half-star ratings (as in
-ml-latest-small), item ids in the hundreds of thousands and string user ids that no MovieLens
-id equals, titles that name no MovieLens film, no demographics — and whole chapters are executed
-on it (in a temporary copy, so the stored notebooks are untouched). A chapter that looks up a
-film or a user by an ML-100K id or title, assumes a 1-5 scale or a users table, stops here.
+Each chapter's parameters cell reads ``RECSYS_DATASET``; here it points, in turn, at three small
+synthetic data sets in the formats readers switch to, and whole chapters are executed on each
+(in a temporary copy, so the stored notebooks are untouched):
+
+* a reader's own ratings CSV: half-star ratings, item ids in the hundreds of thousands and string
+  user ids that no MovieLens id equals, titles that name no MovieLens film, no demographics;
+* a folder in ML-1M's layout (``::``-separated ``.dat`` files, latin-1 titles, ``users.dat``
+  with ML-1M's age and occupation codes, whole stars, item ids up to 3,952, so that some equal
+  ML-100K ids of other films);
+* a folder in ml-latest-small's layout (CSV files with headers, half stars, item ids up to
+  ~190,000, ``(no genres listed)``, no demographics).
+
+A chapter that looks up a film or a user by an ML-100K id or title, assumes a 1-5 scale or a
+users table, stops here or prints a film that is not the data's.
 
 The solutions notebooks are not switched: they state the outcomes of the stored edition, so
 their parameters cell fixes ``DATASET = "ml-100k"``.
@@ -20,7 +28,9 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import release_files, write_folder
 
 from recsys_helpers.book import NOTEBOOKS, chapters, execute
 from recsys_helpers.datasets import DATASET_VAR
@@ -45,6 +55,56 @@ def own_csv(tmp_path_factory) -> Path:
     return path
 
 
+ML1M_GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+               "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+               "Romance", "Sci-Fi", "Thriller", "War", "Western"]  # fmt: skip
+
+
+def _release_tables(ids: np.ndarray, seed: int, half_stars: bool) -> tuple:
+    """Ratings and films for a release-format folder: ``ids`` replace the synthetic item ids;
+    titles in MovieLens' style, accented, some with commas, none a MovieLens film's."""
+    ratings = make_ratings(n_users=150, n_items=400, n_ratings=6000, seed=seed).ratings
+    rng = np.random.default_rng(seed)
+    if half_stars:
+        ratings["rating"] = ratings.rating - 0.5 * (rng.random(len(ratings)) < 0.4)
+    ratings["item_id"] = ids[ratings.item_id.to_numpy() - 1]
+    films = np.unique(ratings.item_id)
+    kinds = ["Étude", "Crónica", "Nocturne, Part", "Résumé"]
+    items = pd.DataFrame({
+        "item_id": films,
+        "title": [f"{kinds[k % 4]} {k} ({1930 + k % 70})" for k in range(len(films))],
+        "genres": ["|".join(rng.choice(ML1M_GENRES, size=1 + k % 3, replace=False))
+                   for k in range(len(films))],
+    })  # fmt: skip
+    return ratings, items
+
+
+@pytest.fixture(scope="module")
+def ml1m_folder(tmp_path_factory) -> Path:
+    """ML-1M's layout: '::'-separated .dat files, latin-1 titles, demographics in users.dat, whole
+    stars, its own item ids (1 ... 3952, so some equal ML-100K ids of other films)."""
+    ids = np.random.default_rng(1).choice(np.arange(1, 3953), size=400, replace=False)
+    ratings, items = _release_tables(ids, seed=11, half_stars=False)
+    users = pd.DataFrame({"user_id": np.arange(1, 151)})
+    users["gender"] = np.where(users.user_id % 3 == 0, "F", "M")
+    users["age"] = np.array([1, 18, 25, 35, 45, 50, 56])[users.user_id % 7]  # ML-1M's age codes
+    users["occupation"] = users.user_id % 21
+    users["zip_code"] = [f"{(u * 7919) % 100_000:05d}" for u in users.user_id]
+    return write_folder(tmp_path_factory.mktemp("ml1m") / "ml-1m-sample",
+                        release_files(ratings, items, users, layout="ml-1m"))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def latest_folder(tmp_path_factory) -> Path:
+    """ml-latest-small's layout: CSV files with headers, half stars, item ids up to ~190,000,
+    '(no genres listed)', no demographics."""
+    ids = np.sort(np.random.default_rng(2).choice(np.arange(1, 193_610), size=400, replace=False))
+    ratings, items = _release_tables(ids, seed=12, half_stars=True)
+    items.loc[items.index[::50], "genres"] = "(no genres listed)"
+    return write_folder(tmp_path_factory.mktemp("latest") / "ml-latest-sample",
+                        release_files(ratings, items, layout="ml-latest"))  # fmt: skip
+
+
 def outputs_text(path: Path) -> str:
     cells = nbformat.read(path, as_version=4).cells
     return "\n".join(str(output.get("text", output.get("data", {}).get("text/plain", "")))
@@ -57,26 +117,35 @@ def test_every_chapter_is_switched():
     assert CHAPTERS == on_disk and len(CHAPTERS) >= 11
 
 
+#: The data sets a chapter is switched to: the fixture that writes it, and its films' titles.
+FORMATS = {"csv": ("own_csv", "Film "), "ml-1m layout": ("ml1m_folder", "Étude"),
+           "ml-latest layout": ("latest_folder", "Étude")}  # fmt: skip
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_a_chapter_runs_on_a_readers_csv(chapter, own_csv, tmp_path, monkeypatch):
+@pytest.mark.parametrize("data_format", list(FORMATS))
+def test_a_chapter_runs_on_other_data(data_format, chapter, request, tmp_path, monkeypatch):
+    fixture, a_title = FORMATS[data_format]
     copy = tmp_path / f"{chapter}.ipynb"
     shutil.copy(NOTEBOOKS / f"{chapter}.ipynb", copy)
-    monkeypatch.setenv(DATASET_VAR, str(own_csv))
+    monkeypatch.setenv(DATASET_VAR, str(request.getfixturevalue(fixture)))
     execute(copy, timeout=900)  # raises if any cell fails
     text = outputs_text(copy)
     assert "ml-100k" not in text.lower()
     for title in ("Star Wars", "Toy Story", "Godfather", "Silence of the Lambs"):
-        assert title not in text  # every film shown is one of the CSV's
+        assert title not in text  # every film shown is one of the data's
     if chapter == "01_concepts":
-        assert "has no demographics (no users table): this section is skipped" in text
+        skipped = "has no demographics (no users table): this section is skipped" in text
+        assert skipped == (data_format != "ml-1m layout")  # only ML-1M's layout has users.dat
     elif chapter == "02_similarity":
-        assert f"{150 * 149 // 2:,} user pairs" in text  # computed on the CSV's 150 users
+        assert f"{150 * 149 // 2:,} user pairs" in text  # computed on the data's 150 users
     elif chapter == "04_item_based_cf":
-        assert "Film " in text  # the films discussed are chosen from the data
+        assert a_title in text  # the films discussed are chosen from the data
     elif chapter == "07_cnn_recommender":
         assert "(one per user)" in text and "Caser" in text
-    elif chapter == "10_challenges_faq":  # the explanations are for one of the CSV's users
-        assert "User reader-" in text and "ItemKNN predicts" in text
+    elif chapter == "10_challenges_faq":  # the explanations are for one of the data's users
+        user = "User reader-" if data_format == "csv" else "User "
+        assert user in text and "ItemKNN predicts" in text
 
 
 def test_a_malformed_csv_stops_the_chapter_with_a_clear_error(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_zip, ml100k_files, tiny_ratings, write_folder
+from conftest import make_zip, ml100k_files, release_files, tiny_ratings, write_folder
 
 from recsys_helpers import datasets
 from recsys_helpers.datasets import (
@@ -30,6 +30,7 @@ from recsys_helpers.datasets import (
     find_dataset,
     load_dataset,
     load_movielens,
+    load_movielens_folder,
     load_ratings_csv,
 )
 
@@ -446,6 +447,64 @@ def test_ml1m_format_is_parsed(tmp_path, isolated_env, monkeypatch):
     assert data.users["occupation"].tolist() == ["K-12 student", "self-employed"]
     assert data.users["zip_code"].tolist() == ["48067", "70072"]
     assert data.genres == ["Animation", "Children's", "Drama", "Musical"]
+
+
+# --- a reader's folder in a release's layout (RECSYS_DATASET=/path/to/folder) --------------
+
+FOLDER_ITEMS = pd.DataFrame({"item_id": [193_609, 7], "title": ["Amélie, Part 2 (2001)",
+                                                               "Seven (a.k.a. Se7en) (1995)"],
+                             "genres": ["Comedy|Romance", "(no genres listed)"]})  # fmt: skip
+FOLDER_RATINGS = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [193_609, 7, 7],
+                               "rating": [4.5, 0.5, 3.0],
+                               "timestamp": [964982703, 964982224, 964981247]})  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", ["ml-1m", "ml-latest"])
+def test_a_folder_in_a_release_layout_is_loaded_without_writing(tmp_path, layout):
+    ratings = FOLDER_RATINGS.assign(rating=[5, 1, 3]) if layout == "ml-1m" else FOLDER_RATINGS
+    folder = write_folder(tmp_path / "my-release", release_files(ratings, FOLDER_ITEMS,
+                                                                 layout=layout))  # fmt: skip
+    before = _listing(tmp_path)
+    data = load_movielens_folder(folder)
+    assert _listing(tmp_path) == before  # only read
+    assert data.name == "my-release" and data.source == str(folder) and data.folds == {}
+    assert data.users is None  # neither layout has demographics here
+    assert data.ratings.rating.tolist() == ratings.rating.astype(float).tolist()
+    assert data.ratings.item_id.tolist() == [193_609, 7, 7]
+    assert data.titles([7, 193_609]).tolist() == ["Seven (a.k.a. Se7en) (1995)",
+                                                  "Amélie, Part 2 (2001)"]  # latin-1 / utf-8
+    assert data.items.year.tolist() == [2001, 1995]
+    assert data.genres == ["Comedy", "Romance"]  # "(no genres listed)" is no genre
+    switched = load_dataset(str(folder))
+    assert switched.ratings.equals(data.ratings) and switched.name == "my-release"
+
+
+def test_an_ml1m_layout_folder_with_users_dat_has_demographics(tmp_path):
+    users = pd.DataFrame({"user_id": [1, 2], "gender": ["F", "M"], "age": [1, 56],
+                          "occupation": [10, 16], "zip_code": ["02139", "70072"]})  # fmt: skip
+    ratings = FOLDER_RATINGS.assign(rating=[5, 1, 3])
+    folder = write_folder(tmp_path / "class", release_files(ratings, FOLDER_ITEMS, users))
+    data = load_dataset(str(folder))
+    assert data.users.occupation.tolist() == ["K-12 student", "self-employed"]
+    assert data.users.zip_code.tolist() == ["02139", "70072"]  # the leading zero is kept
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"ratings.dat": b"1::2::3::4\n"}, r"no MovieLens ratings in a layout the book reads: "
+     r"expected ratings.dat and movies.dat or ratings.csv and movies.csv; found \['ratings.dat'\]"),
+    ({"ratings.dat": b"1::2::3\n", "movies.dat": b"2::A (2000)::Drama\n"},
+     r"ratings.dat: ratings.timestamp has 1 missing value"),  # three fields, not four
+    ({"ratings.csv": b"userId,movieId,rating,timestamp\n1,2,,4\n",
+      "movies.csv": b"movieId,title,genres\n2,A (2000),Drama\n"}, "missing or infinite"),
+    ({"ratings.csv": b"userId,movieId,rating,timestamp\n1,2,4,5\n",
+      "movies.csv": b"id,title\n2,A (2000)\n"}, r"movies.csv has columns \['id', 'title'\]"),
+])  # fmt: skip
+def test_a_folder_that_is_not_in_a_release_layout_is_refused_naming_the_file(tmp_path, files,
+                                                                             message):
+    folder = write_folder(tmp_path / "mine", files)
+    with pytest.raises(DatasetError, match=message) as caught:
+        load_dataset(str(folder))
+    assert str(folder) in str(caught.value)
 
 
 # --- the real data set, where a copy is configured (CI sets RECSYS_DATA_HOME) ---------------
