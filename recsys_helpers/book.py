@@ -35,6 +35,29 @@ def show_source(obj):
     return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")
 
 
+def check_reading(holds, says: str, *, on_book_data: bool) -> None:
+    """Check a reading of the data that a chapter's text states, on whatever data it runs on.
+
+    The prose of a chapter describes the stored edition (ML-100K): "item-based is ahead on every
+    fold", "the GRU beats RecentItemKNN". Each such sentence is checked in code beside it::
+
+        check_reading((difference < 0).all(), "item-based CF is ahead on every fold",
+                      on_book_data=ON_BOOK_DATA)
+
+    On the book's data (``on_book_data``, the chapter's ``ON_BOOK_DATA``) a reading that does
+    not hold raises ``AssertionError``: the text would be false. On other data it prints one line
+    saying so, so that a reader who re-runs the chapter on their own data sees which sentence
+    their data contradicts; a reading that holds prints nothing. It returns nothing, so that a
+    check on a cell's last line adds no output.
+    """
+    if bool(holds):
+        return
+    if on_book_data:
+        raise AssertionError(f"the text's reading does not hold: {says}")
+    print(f"On this data the text's reading does not hold (the text describes the stored "
+          f"edition): {says}")
+
+
 def chapters(selection: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
     """The numbered notebooks in ``folder``, optionally only those starting with a selection."""
     found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from recsys_helpers.book import (
     chapters,
+    check_reading,
     execute,
     main,
     merge_streams,
@@ -101,6 +103,18 @@ def test_show_source_renders_a_python_block():
     shown = show_source(chapters)
     assert shown.data.startswith("```python\ndef chapters(")
     assert shown.data.endswith("```")
+
+
+def test_a_reading_is_asserted_on_the_book_data_and_reported_on_other_data(capsys):
+    assert check_reading(2 > 1, "two is more than one", on_book_data=True) is None
+    check_reading(2 > 1, "two is more than one", on_book_data=False)
+    assert capsys.readouterr().out == ""  # a reading that holds prints nothing
+    with pytest.raises(AssertionError, match="does not hold: one is more than two"):
+        check_reading(1 > 2, "one is more than two", on_book_data=True)
+    check_reading(np.bool_(False), "one is more than two", on_book_data=False)
+    out = capsys.readouterr().out
+    assert out == ("On this data the text's reading does not hold (the text describes the "
+                   "stored edition): one is more than two\n")
 
 
 # --- the stored chapters themselves ---------------------------------------------------------
