@@ -207,3 +207,53 @@ def test_the_scan_finds_what_it_is_for():
         assert LITERAL_LOOKUP.search(line), line
     for line in ["for k in [10, 25, 50]:", 'films = data.find_items(r"^Star Wars \\(1977\\)")']:
         assert not LITERAL_LOOKUP.search(line), line
+
+
+# --- Readings of the data are checked on any data, not only on the stored edition -------------
+
+#: Asserts that stay inside ``if ON_BOOK_DATA:`` blocks, and why: they compare with numbers
+#: published for ML-100K, or look at films only it has. Every other reading of the data a chapter
+#: checks goes through ``book.check_reading``, which prints a line on other data where the text's
+#: reading does not hold.
+BOOK_DATA_ONLY = {
+    ("01_concepts", "assert len(movies) == n_items == 1_682"),  # ML-100K's movie 267 ("unknown")
+    ("01_concepts", "assert ratings.item_id.isin(unknown).sum() == 9"),
+    ("04_item_based_cf", "assert (reference_gap.filter("),  # Surprise's numbers on ML-100K's folds
+    ("04_item_based_cf", "assert abs(np.mean(surprise_like) - surprise_reference"),
+    ("05_latent_factors", "assert (topn_table.loc[\"EASE\", bivae.index]"),  # published tables
+    ("05_latent_factors", "assert abs(topn_table.loc[\"ImplicitALS\", \"NDCG@10\"] - bivae"),
+    ("05_latent_factors", "assert topn_table.loc[\"ImplicitALS\", \"NDCG@10\"] > published"),
+    ("06_deep_learning_basics", "assert ncf >= 0.40"),  # Microsoft Recommenders' NCF figure
+    ("08_rnn_recommender", "assert len(named) == 5"),  # the named films, by their ML-100K ids
+    ("08_rnn_recommender", "assert (named[\"consecutive for users\"]"),
+    ("08_rnn_recommender", "assert (2 * named[\"of them same second\"]"),
+}
+
+
+def book_data_only_asserts(chapter: str) -> list[str]:
+    """The assert lines inside ``if ON_BOOK_DATA:`` blocks of a chapter's code."""
+    found = []
+    for cell in json.loads((NOTEBOOKS / f"{chapter}.ipynb").read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        for n, line in enumerate(lines):
+            if not re.match(r"\s*if ON_BOOK_DATA\b", line):
+                continue
+            indent = len(line) - len(line.lstrip())
+            for inner in lines[n + 1:]:
+                if inner.strip() and len(inner) - len(inner.lstrip()) <= indent:
+                    break
+                if inner.strip().startswith("assert"):
+                    found.append(inner.strip())
+    return found
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_readings_of_the_data_are_checked_on_any_data(chapter):
+    unlisted = [line for line in book_data_only_asserts(chapter)
+                if not any(chapter == name and line.startswith(start)
+                           for name, start in BOOK_DATA_ONLY)]  # fmt: skip
+    assert not unlisted, (f"{chapter} checks readings only on ML-100K; use book.check_reading "
+                          f"(or list a published-number check in BOOK_DATA_ONLY): {unlisted}")
+
