@@ -1,6 +1,7 @@
 """recsys_helpers.deep: builders (shapes, masking), training (determinism, early stopping),
 estimators (learn a planted pattern, never leak, follow the book's contract)."""
 
+import functools
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 
 from recsys_helpers import deep
 from recsys_helpers.baselines import Popularity
+from recsys_helpers.deep import estimators
 from recsys_helpers.metrics import hit_rate
 from recsys_helpers.splits import leave_last_out
 from recsys_helpers.synthetic import make_ratings
@@ -110,6 +112,23 @@ def test_training_is_deterministic_for_a_seed():
     for a, b in zip(weights[0], weights[1], strict=True):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
+
+
+def test_several_steps_per_execution_train_the_same_bits():
+    ratings = cyclic_ratings(n_users=20, n_items=8, length=6)
+    weights = {}
+    for steps in (1, 3):  # 3 does not divide the number of batches: a shorter last execution
+        model = deep.GRURecommender(length=3, embedding_dim=4, units=4, n_epochs=2, batch_size=8)
+        estimators.train = functools.partial(deep.train, steps_per_execution=steps)
+        try:
+            weights[steps] = model.fit(ratings).model_.get_weights()
+        finally:
+            estimators.train = deep.train
+        assert model.model_.steps_per_execution == steps
+    for a, b in zip(weights[1], weights[3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        deep.train(model.model_, ([[1, 2, 3]], [1]), n_epochs=1, steps_per_execution=0)
 
 
 def test_train_stops_early_and_restores_the_best_weights():

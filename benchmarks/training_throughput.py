@@ -1,0 +1,98 @@
+"""Training throughput of the book's Keras models: examples per second, and what two speed-ups buy.
+
+Run from the repository root, with MovieLens 100K available (see the README)::
+
+    .venv/bin/python benchmarks/training_throughput.py             # NeuralCF, Caser, GRU, SASRec
+    .venv/bin/python benchmarks/training_throughput.py --epochs 3 GRU SASRec
+
+Each model is trained for ``--epochs`` epochs with its class defaults (NeuralCF on the per-user
+75/25 split of chapters 05-06, the sequence models on the leave-last-out training items of
+chapters 07-11), without validation, three ways:
+
+* ``one step per call`` — as the book trained before :data:`recsys_helpers.deep.training.
+  STEPS_PER_EXECUTION` (one Keras ``fit`` call per epoch, one batch per call from Python into
+  TensorFlow); the baseline;
+* ``book`` — as the chapters train now (:func:`recsys_helpers.deep.train`: 16 batches per call);
+  the weights are compared with the baseline's, bit for bit;
+* ``4x batch`` — four times the batch size (fewer, larger steps); this trains a different model,
+  so its throughput is only worth having together with a new selection of the learning rate and
+  epochs.
+
+It prints examples per second (training examples seen, divided by the seconds of ``train``) and
+the ratio to the baseline. Machines are noisy: compare the ratios within one run, and use a few
+epochs (the first includes TensorFlow's tracing of the training step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+
+import numpy as np
+
+import recsys_helpers.deep.estimators as estimators
+from recsys_helpers.datasets import load_dataset
+from recsys_helpers.deep import Caser, GRURecommender, NeuralCF, SASRec, SequenceCNN
+from recsys_helpers.deep.training import STEPS_PER_EXECUTION
+from recsys_helpers.splits import leave_last_out, stratified_split
+
+MODELS = {"NeuralCF": NeuralCF, "SequenceCNN": SequenceCNN, "Caser": Caser, "GRU": GRURecommender,
+          "SASRec": SASRec}
+_train = estimators.train
+
+
+def run(factory, training_data, epochs: int, steps_per_execution: int = STEPS_PER_EXECUTION,
+        batch_factor: int = 1):  # fmt: skip
+    """Fit once; return (examples per second, a hash of the weights)."""
+    seen, seconds = [], []
+
+    def timed_train(model, data, **settings):
+        settings["steps_per_execution"] = steps_per_execution
+
+        def counting(epoch):
+            x, y, *weight = data(epoch) if callable(data) else data
+            seen.append(len(y))
+            return (x, y, *weight)
+
+        start = time.perf_counter()
+        history = _train(model, counting, **settings)
+        seconds.append(time.perf_counter() - start)
+        return history
+
+    estimators.train = timed_train
+    try:
+        model = factory()
+        model.set_params(n_epochs=epochs, batch_size=model.batch_size * batch_factor)
+        model.fit(training_data)
+    finally:
+        estimators.train = _train
+    weights = b"".join(np.ascontiguousarray(w).tobytes() for w in model.model_.get_weights())
+    return sum(seen) / sum(seconds), hashlib.sha256(weights).hexdigest()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="*", metavar="MODEL", help=f"any of {list(MODELS)}")
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.models if name not in MODELS]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    ratings = load_dataset("ml-100k").ratings
+    sequence_train = leave_last_out(ratings).train
+    topn_train = stratified_split(ratings, 0.25, seed=0).train
+    print(f"{'model':<13}{'way':<28}{'examples/s':>12}{'ratio':>8}  same weights")
+    for name in args.models or MODELS:
+        data = topn_train if name == "NeuralCF" else sequence_train
+        before, before_hash = run(MODELS[name], data, args.epochs, steps_per_execution=1)
+        print(f"{name:<13}{'one step per call':<28}{before:>12,.0f}{1:>8.2f}")
+        for way, settings in [(f"book ({STEPS_PER_EXECUTION} steps per call)", {}),
+                              ("4x batch", {"batch_factor": 4})]:
+            speed, digest = run(MODELS[name], data, args.epochs, **settings)
+            print(f"{'':<13}{way:<28}{speed:>12,.0f}{speed / before:>8.2f}  "
+                  f"{'yes' if digest == before_hash else 'no'}")
+
+
+if __name__ == "__main__":
+    main()
