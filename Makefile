@@ -28,7 +28,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	env -u JPY_SESSION_NAME RECSYS_PROGRESS=off $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile \
+	env -u JPY_SESSION_NAME RECSYS_PROGRESS=off $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope \
 		--durations=20 --nbval --nbval-current-env tests notebooks
 
 lab: $(STAMP)

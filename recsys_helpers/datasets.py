@@ -157,6 +157,12 @@ class MovieLens:
             f"on {r.item_id.nunique():,} items; folds={list(self.folds)}; source={self.source!r})"
         )
 
+    @property
+    def has_timestamps(self) -> bool:
+        """Whether the ratings carry a ``timestamp`` (a reader's CSV may not): the sequence
+        chapters and the time-based splits need one."""
+        return "timestamp" in self.ratings.columns
+
     def genre_matrix(self) -> pd.DataFrame:
         """Items × genres indicator matrix (0/1), indexed by ``item_id``, one column per genre."""
         flags = self.items.set_index("item_id")["genres"].str.get_dummies(sep="|")
@@ -457,10 +463,13 @@ class _Layout(NamedTuple):
 _OWN_FOLDER_REMEDY = ("Check that the folder holds a MovieLens release's files as published, or "
                       "write the ratings as a CSV file (RECSYS_DATASET=path.csv)")
 
-#: The layouts :func:`load_movielens_folder` recognises, by the files a folder holds.
+#: The layouts :func:`load_movielens_folder` recognises, by the files a folder holds, each with
+#: its parser (a new layout is one entry here).
 FOLDER_LAYOUTS = {
-    "ml-1m": ("ratings.dat", "movies.dat"),  # '::'-separated, latin-1; users.dat if present
-    "ml-latest": ("ratings.csv", "movies.csv"),  # with headers; also ML-20M, ML-25M, ML-32M
+    # '::'-separated, latin-1; users.dat is read if present
+    "ml-1m": _Layout("ml-1m", ("ratings.dat", "movies.dat"), _parse_ml1m),
+    # with headers; also ML-20M, ML-25M, ML-32M
+    "ml-latest": _Layout("ml-latest", ("ratings.csv", "movies.csv"), _parse_ml_latest),
 }
 
 
@@ -1232,13 +1241,11 @@ def load_movielens_folder(path, name: str | None = None) -> MovieLens:
     path = Path(path).expanduser()
     if not path.is_dir():
         raise DatasetError(f"{path} is not a folder")
-    for layout_name, files in FOLDER_LAYOUTS.items():
-        if all((path / f).is_file() for f in files):
-            parse = _parse_ml1m if layout_name == "ml-1m" else _parse_ml_latest
-            layout = _Layout(path.name, files, parse)
+    for layout in FOLDER_LAYOUTS.values():
+        if all((path / f).is_file() for f in layout.files):
             data = layout.parse(_Source(path, remedy=_OWN_FOLDER_REMEDY), layout)
             return MovieLens(name=name or path.name, source=str(path), **data)
-    expected = " or ".join(" and ".join(files) for files in FOLDER_LAYOUTS.values())
+    expected = " or ".join(" and ".join(layout.files) for layout in FOLDER_LAYOUTS.values())
     found = sorted(p.name for p in path.iterdir())[:10]
     raise DatasetError(f"{path} holds no MovieLens ratings in a layout the book reads: expected "
                        f"{expected}; found {found}")  # fmt: skip

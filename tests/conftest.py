@@ -83,6 +83,8 @@ def release_files(ratings: pd.DataFrame, items: pd.DataFrame, users: pd.DataFram
     ``items`` has ``item_id, title, genres`` (genres joined by ``|``).
     """
     if layout == "ml-1m":
+        if (ratings.rating % 1 != 0).any():  # astype(int) would turn 3.5 into 3 silently
+            raise ValueError("ML-1M's layout has whole-star ratings only")
         rows = ratings[["user_id", "item_id", "rating", "timestamp"]].astype(int)
         files = {
             "ratings.dat": "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in rows.itertuples(

@@ -18,6 +18,7 @@ from recsys_helpers.book import (
     merge_streams,
     notebooks,
     show_source,
+    skip_without,
     solutions_of,
 )
 
@@ -115,6 +116,44 @@ def test_a_reading_is_asserted_on_the_book_data_and_reported_on_other_data(capsy
     out = capsys.readouterr().out
     assert out == ("On this data the text's reading does not hold (the text describes the "
                    "stored edition): one is more than two\n")
+
+
+def outputs(path):
+    return ["".join(o.get("text", o.get("data", {}).get("text/plain", "")) for o in c.outputs)
+            for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_cells_that_need_what_the_data_lacks_are_skipped_in_a_kernel(tmp_path):
+    cells = ["from recsys_helpers.book import skip_without\n"
+             "has = skip_without('timestamps', HAS)",
+             "# Needs timestamps.\nprint('sequence'); assert has",  # fails if run without
+             "print('any data')",
+             "\n# Needs timestamps.\nprint('order')"]
+    with_them = write_notebook(tmp_path / "01_with.ipynb", "HAS = True", *cells)
+    execute(with_them)
+    assert outputs(with_them) == ["", "", "sequence\n", "any data\n", "order\n"]
+    without = write_notebook(tmp_path / "02_without.ipynb", "HAS = False", *cells)
+    execute(without)
+    assert outputs(without) == ["", "This data set has no timestamps: the cells that need them "
+                                "(marked '# Needs timestamps.') are skipped.\n", "", "any data\n", ""]
+    # Re-running the data cell on data that has them removes the skipping.
+    again = write_notebook(tmp_path / "03_again.ipynb", "HAS = False", *cells[:1],
+                           "HAS = True", *cells[:1], cells[3])
+    execute(again)
+    assert outputs(again)[-1] == "order\n"
+    whole = write_notebook(tmp_path / "04_whole.ipynb",
+                           "from recsys_helpers.book import skip_without\n"
+                           "_ = skip_without('timestamps', False, rest_of_chapter=True)",
+                           "print('anything')", "1 / 0")
+    execute(whole)
+    assert outputs(whole) == ["This data set has no timestamps: the rest of this chapter is "
+                              "skipped.\n", "", ""]
+
+
+def test_skip_without_outside_ipython_skips_nothing_and_says_so():
+    assert skip_without("timestamps", True) is True
+    with pytest.raises(ValueError, match="no timestamps"):
+        skip_without("timestamps", False)
 
 
 # --- the stored chapters themselves ---------------------------------------------------------

@@ -574,6 +574,7 @@ def test_load_ratings_csv_reads_ratings_items_and_titles(tmp_path):
     assert data.titles(["m2", "m1"]).tolist() == ["Beta", "Alpha"]
     no_titles = load_ratings_csv(write(tmp_path, "user_id,item_id,rating\n1,10,4\n2,11,2\n"))
     assert no_titles.titles([11]).tolist() == ["11"] and "timestamp" not in no_titles.ratings
+    assert data.has_timestamps and not no_titles.has_timestamps
 
 
 @pytest.mark.parametrize("text, message", [
