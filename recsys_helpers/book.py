@@ -63,41 +63,37 @@ def needs_marker(what: str) -> str:
     return f"# Needs {what}."
 
 
-def skip_without(what: str, available: bool, *, rest_of_chapter: bool = False) -> bool:
+def skip_without(what: str, available: bool) -> None:
     """Skip, on data that lacks ``what`` (timestamps, say), the later cells that need it.
 
     A chapter calls it in its data cell, e.g. ``skip_without("timestamps", data.has_timestamps)``.
-    Where the data has ``what`` it does nothing. Where it lacks it, it prints one line saying
-    what is skipped, and every later code cell run in this kernel whose first line is
+    Where the data has ``what`` it does nothing and prints nothing. Where it lacks it, it prints
+    one line saying so, and every later code cell run in this kernel whose first line is
     ``# Needs <what>.`` (:func:`needs_marker`) runs as an empty cell, so it prints nothing and
-    cannot fail for want of the column; with ``rest_of_chapter=True`` every later code cell does
-    (a chapter about sequences, on data with no order). The skipping is done by an IPython input
-    transformer; calling this again (re-running the data cell, say on other data) first removes
-    the one installed before. Outside IPython (a script) nothing can be skipped, and it raises
-    ``ValueError`` where the data lacks ``what``.
-
-    Returns ``available``.
+    cannot fail for want of the column. The skipping is done by an IPython input transformer;
+    calling this again (re-running the data cell, say on other data) first removes the one
+    installed before. Outside IPython (a script) nothing can be skipped, and it raises
+    ``ValueError`` where the data lacks ``what``. It returns nothing, so that a call on a cell's
+    last line adds no output.
     """
     shell = _ipython()
     if shell is not None:
         transformers = shell.input_transformers_cleanup
         transformers[:] = [t for t in transformers if not getattr(t, "_skips_for_book", False)]
     if available:
-        return True
+        return
     if shell is None:
         raise ValueError(f"this data has no {what}, which this code needs")
     marker = needs_marker(what)
 
     def skip(lines: list[str]) -> list[str]:
         first = next((line.strip() for line in lines if line.strip()), "")
-        return [] if rest_of_chapter or first == marker else lines
+        return [] if first == marker else lines
 
     skip._skips_for_book = True
     shell.input_transformers_cleanup.append(skip)
-    skipped = ("the rest of this chapter is" if rest_of_chapter
-               else f"the cells that need them (marked '{marker}') are")  # fmt: skip
-    print(f"This data set has no {what}: {skipped} skipped.")
-    return False
+    print(f"This data set has no {what}: the cells that need them (marked '{marker}') are "
+          "skipped.")
 
 
 def _ipython():

@@ -1171,7 +1171,8 @@ def load_ratings_csv(path, name: str | None = None) -> MovieLens:
     """Load a reader's own ratings from a CSV file, validated like MovieLens.
 
     The file needs a header with the columns ``user_id, item_id, rating`` and may have
-    ``timestamp`` (integer Unix seconds; needed by the sequential chapters 07–08) and ``title``
+    ``timestamp`` (integer Unix seconds; without it the chapters skip the cells that need an
+    order, see :func:`recsys_helpers.book.skip_without`) and ``title``
     (one per item). Ids are read exactly as written: integers where every id of the column is
     written as an integer is (``7``, not ``007`` or ``+7``), strings otherwise, so that ``007``
     and ``7`` are two users and an id such as ``NA`` is an id, not a missing value. Other columns

@@ -131,6 +131,18 @@ def test_several_steps_per_execution_train_the_same_bits():
         deep.train(model.model_, ([[1, 2, 3]], [1]), n_epochs=1, steps_per_execution=0)
 
 
+def test_train_leaves_the_steps_of_a_model_that_has_run_alone():
+    deep.seed_everything(0)
+    inputs = keras.Input(shape=(2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((100, 2), "float32"), np.zeros(100, "float32")
+    assert model.predict(x, batch_size=10, verbose=0).shape == (100, 1)  # builds predict_function
+    deep.train(model, (x, y), n_epochs=1, batch_size=10)
+    assert model.steps_per_execution == 1
+    assert model.predict(x, batch_size=10, verbose=0).shape == (100, 1)  # every row, still
+
+
 def test_train_stops_early_and_restores_the_best_weights():
     deep.seed_everything(0)
     inputs = keras.Input(shape=(2,))

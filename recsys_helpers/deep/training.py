@@ -50,7 +50,8 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
         name); see :mod:`recsys_helpers.progress`. It changes nothing in the training.
     steps_per_execution : int
         How many batches Keras runs per call from Python into TensorFlow (Keras'
-        ``steps_per_execution``), set on ``model`` before its first ``fit``. Each batch is the
+        ``steps_per_execution``), set on ``model`` if it has not been run yet (not fitted,
+        evaluated or used to predict; otherwise its own setting stays). Each batch is the
         same computation either way, so the trained weights are the same bit for bit; fewer
         round trips through Python help where batches are small and quick
         (``benchmarks/training_throughput.py`` measures it and compares the weights: in one run
@@ -67,7 +68,11 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
     check_positive_int("patience", patience)
     check_positive_int("batch_size", batch_size)
     check_positive_int("steps_per_execution", steps_per_execution)
-    if getattr(model, "train_function", None) is None:  # Keras builds it once, at the first fit
+    # Keras reads it when it builds its training, evaluation and prediction functions, once
+    # each: changing it after any was built would leave them inconsistent (a cached prediction
+    # function would then return only the first batch of each call), so it is set only on a
+    # model that has not run yet.
+    if all(getattr(model, f"{kind}_function", None) is None for kind in ("train", "test", "predict")):
         model.steps_per_execution = steps_per_execution
     seed_everything(seed)
     with task(f"training {label or model.name}") as shown:
