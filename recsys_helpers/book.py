@@ -58,6 +58,27 @@ def check_reading(holds, says: str, *, on_book_data: bool) -> None:
           f"edition): {says}")
 
 
+def cap_ratings(data, max_ratings: int | None, seed: int = 0):
+    """Bound a chapter's time on data larger than the book's: ``data`` cut to at most
+    ``max_ratings`` ratings, the whole histories of randomly drawn users
+    (:meth:`recsys_helpers.datasets.MovieLens.sample_users`).
+
+    A chapter calls it in its data cell, ``data = cap_ratings(load_dataset(DATASET), MAX_RATINGS,
+    seed=SEED)``, with ``MAX_RATINGS`` in its parameters cell. Where the data fits (MovieLens
+    100K does, in every chapter), or ``max_ratings`` is None, it returns ``data`` and prints
+    nothing. Where it cuts, it prints one line saying how many ratings and users the chapter
+    keeps of how many, so that a reader never mistakes a sample for the whole data set.
+    """
+    if max_ratings is None or len(data.ratings) <= max_ratings:
+        return data
+    sample = data.sample_users(max_ratings, seed=seed)
+    print(f"This chapter uses {len(sample.ratings):,} of the data set's {len(data.ratings):,} "
+          f"ratings: the whole histories of {sample.ratings.user_id.nunique():,} of its "
+          f"{data.ratings.user_id.nunique():,} users, drawn at random, to bound its run time "
+          f"(MAX_RATINGS = {max_ratings:,}; None uses every rating).")
+    return sample
+
+
 def needs_marker(what: str) -> str:
     """The first line of a code cell that needs ``what`` of the data (see :func:`skip_without`)."""
     return f"# Needs {what}."

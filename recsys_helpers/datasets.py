@@ -163,6 +163,45 @@ class MovieLens:
         chapters and the time-based splits need one."""
         return "timestamp" in self.ratings.columns
 
+    def sample_users(self, max_ratings: int, seed: int = 0) -> MovieLens:
+        """The whole histories of randomly drawn users, at most ``max_ratings`` ratings in all.
+
+        Users are taken in a random order (drawn with ``seed``) for as long as their ratings
+        still fit; a user whose history would pass ``max_ratings`` is left out and the next one
+        is tried, so every kept user keeps every rating. Where the data already fits, ``self`` is
+        returned unchanged. The ratings keep their order; the users table, the items table (the
+        items still rated) and the folds are cut to match, so a fold holds the kept users'
+        ratings of its own train and test parts. Chapters use it (``book.cap_ratings``) to bound
+        their time on data larger than the book's.
+        """
+        if isinstance(max_ratings, bool) or not isinstance(max_ratings, (int, np.integer)) \
+                or max_ratings < 1:
+            raise ValueError(f"max_ratings must be a positive integer, got {max_ratings!r}")
+        if len(self.ratings) <= max_ratings:
+            return self
+        counts = self.ratings.groupby("user_id", sort=True).size()
+        order = np.random.default_rng(seed).permutation(len(counts))
+        kept, total = [], 0
+        for position in order:
+            if total + counts.iloc[position] <= max_ratings:
+                kept.append(counts.index[position])
+                total += counts.iloc[position]
+        if not kept:
+            raise ValueError(f"max_ratings={max_ratings:,} is smaller than every user's history "
+                             f"(the shortest has {counts.min():,} ratings)")
+        kept = pd.Index(kept)
+
+        def cut(frame):
+            return frame[frame["user_id"].isin(kept)].reset_index(drop=True)
+
+        ratings = cut(self.ratings)
+        items = self.items[self.items["item_id"].isin(ratings["item_id"].unique())]
+        return MovieLens(name=self.name, ratings=ratings, items=items.reset_index(drop=True),
+                         users=None if self.users is None else cut(self.users),
+                         genres=self.genres, source=self.source,
+                         folds={name: Fold(cut(fold.train), cut(fold.test))
+                                for name, fold in self.folds.items()})
+
     def genre_matrix(self) -> pd.DataFrame:
         """Items × genres indicator matrix (0/1), indexed by ``item_id``, one column per genre."""
         flags = self.items.set_index("item_id")["genres"].str.get_dummies(sep="|")

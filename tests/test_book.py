@@ -7,10 +7,12 @@ import re
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from recsys_helpers.book import (
+    cap_ratings,
     chapters,
     check_reading,
     execute,
@@ -21,6 +23,7 @@ from recsys_helpers.book import (
     skip_without,
     solutions_of,
 )
+from recsys_helpers.datasets import MovieLens
 
 
 def write_notebook(path, *sources):
@@ -188,3 +191,19 @@ def test_no_chapter_stores_warnings_or_log_noise(path):
             assert not (output.get("output_type") == "stream" and output.get("name") == "stderr")
             assert output.get("output_type") != "error"
             assert "Warning:" not in str(output.get("text", ""))
+
+
+def test_cap_ratings_prints_what_it_keeps_and_leaves_fitting_data_alone(capsys):
+    ratings = pd.DataFrame({"user_id": [1, 1, 2, 2, 2, 3], "item_id": [1, 2, 1, 2, 3, 3],
+                            "rating": 4.0})
+    data = MovieLens(name="six", ratings=ratings, items=pd.DataFrame({"item_id": [1, 2, 3]}),
+                     users=None, genres=[], source="inline")
+    assert cap_ratings(data, None) is data and cap_ratings(data, 6) is data
+    assert capsys.readouterr().out == ""
+    sample = cap_ratings(data, 3, seed=0)
+    kept = len(sample.ratings)
+    assert kept <= 3 and sample.ratings.user_id.nunique() < 3
+    assert capsys.readouterr().out == (
+        f"This chapter uses {kept:,} of the data set's 6 ratings: the whole histories of "
+        f"{sample.ratings.user_id.nunique()} of its 3 users, drawn at random, to bound its run "
+        "time (MAX_RATINGS = 3; None uses every rating).\n")

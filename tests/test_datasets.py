@@ -27,6 +27,8 @@ from recsys_helpers.datasets import (
     DATASET_VAR,
     DatasetError,
     DatasetNotFoundError,
+    Fold,
+    MovieLens,
     find_dataset,
     load_dataset,
     load_movielens,
@@ -1194,3 +1196,69 @@ def test_find_items_by_title_with_the_most_rated_standing_in(tmp_path):
         assert data.find_items(r"^B( \(Special Edition\))? \(1977\)") == [20]
     with pytest.raises(ValueError, match="only 4"):
         data.find_items(*"abcde")
+
+
+# --------------------------------------------------------------------------------------------
+# MovieLens.sample_users: the whole histories of random users, within a number of ratings.
+
+
+def _four_users():
+    """Users 1–4 with 3, 2, 4 and 1 ratings; a users table, items 10–14, one fold."""
+    ratings = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3, 3, 3, 3, 4],
+                            "item_id": [10, 11, 12, 10, 13, 11, 12, 13, 14, 14],
+                            "rating": [5.0, 4, 3, 2, 1, 5, 4, 3, 2, 1],
+                            "timestamp": range(10)})  # fmt: skip
+    items = pd.DataFrame({"item_id": [10, 11, 12, 13, 14, 15],
+                          "title": [f"Film {i}" for i in range(10, 16)]})
+    users = pd.DataFrame({"user_id": [1, 2, 3, 4], "age": [20, 30, 40, 50]})
+    fold = Fold(ratings.iloc[::2].reset_index(drop=True), ratings.iloc[1::2].reset_index(drop=True))
+    return MovieLens(name="four", ratings=ratings, items=items, users=users, genres=[],
+                     source="inline", folds={"u1": fold})
+
+
+def test_sample_users_by_hand():
+    data = _four_users()
+    # Seed 0 orders the users (positions) as below; whole histories are taken while they fit.
+    order = np.random.default_rng(0).permutation(4)
+    counts = [3, 2, 4, 1]
+    kept, total = [], 0
+    for position in order:
+        if total + counts[position] <= 5:
+            kept.append(position + 1)
+            total += counts[position]
+    sample = data.sample_users(5, seed=0)
+    assert sorted(sample.ratings.user_id.unique()) == sorted(kept)
+    assert len(sample.ratings) == total <= 5
+    # A user is kept with every rating or not at all, in the original order.
+    for user in kept:
+        pd.testing.assert_frame_equal(sample.ratings[sample.ratings.user_id == user].reset_index(drop=True),
+                                      data.ratings[data.ratings.user_id == user].reset_index(drop=True))
+    # No user left out would still fit.
+    assert all(total + counts[u - 1] > 5 for u in {1, 2, 3, 4} - set(kept))
+    assert set(sample.users.user_id) == set(kept)
+    assert set(sample.items.item_id) == set(sample.ratings.item_id)  # film 15 (no ratings) goes
+    fold = sample.folds["u1"]
+    assert set(fold.train.user_id) | set(fold.test.user_id) <= set(kept)
+    assert len(fold.train) + len(fold.test) == len(sample.ratings)
+
+
+def test_sample_users_is_drawn_with_its_seed_and_leaves_fitting_data_alone():
+    data = _four_users()
+    assert data.sample_users(10) is data
+    draws = {tuple(sorted(data.sample_users(4, seed=seed).ratings.user_id.unique()))
+             for seed in range(20)}
+    assert len(draws) > 1  # different seeds draw different users
+    pd.testing.assert_frame_equal(data.sample_users(4, seed=3).ratings, data.sample_users(4, seed=3).ratings)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, None, True])
+def test_sample_users_refuses_a_bad_cap(bad):
+    with pytest.raises(ValueError, match="max_ratings must be a positive integer"):
+        _four_users().sample_users(bad)
+
+
+def test_sample_users_says_when_no_user_fits():
+    data = _four_users()
+    data.ratings = data.ratings[data.ratings.user_id.isin([1, 3])]  # 3 and 4 ratings
+    with pytest.raises(ValueError, match="smaller than every user's history"):
+        data.sample_users(2)

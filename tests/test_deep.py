@@ -1,7 +1,6 @@
 """recsys_helpers.deep: builders (shapes, masking), training (determinism, early stopping),
 estimators (learn a planted pattern, never leak, follow the book's contract)."""
 
-import functools
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 
 from recsys_helpers import deep
 from recsys_helpers.baselines import Popularity
-from recsys_helpers.deep import estimators
+from recsys_helpers.deep import training
 from recsys_helpers.metrics import hit_rate
 from recsys_helpers.splits import leave_last_out
 from recsys_helpers.synthetic import make_ratings
@@ -114,16 +113,13 @@ def test_training_is_deterministic_for_a_seed():
     assert any(not np.array_equal(a, b) for a, b in zip(weights[0], weights[2], strict=True))
 
 
-def test_several_steps_per_execution_train_the_same_bits():
+def test_several_steps_per_execution_train_the_same_bits(monkeypatch):
     ratings = cyclic_ratings(n_users=20, n_items=8, length=6)
     weights = {}
     for steps in (1, 3):  # 3 does not divide the number of batches: a shorter last execution
         model = deep.GRURecommender(length=3, embedding_dim=4, units=4, n_epochs=2, batch_size=8)
-        estimators.train = functools.partial(deep.train, steps_per_execution=steps)
-        try:
-            weights[steps] = model.fit(ratings).model_.get_weights()
-        finally:
-            estimators.train = deep.train
+        monkeypatch.setattr(training, "STEPS_PER_EXECUTION", steps)  # what every estimator uses
+        weights[steps] = model.fit(ratings).model_.get_weights()
         assert model.model_.steps_per_execution == steps
     for a, b in zip(weights[1], weights[3], strict=True):
         np.testing.assert_array_equal(a, b)
@@ -131,11 +127,17 @@ def test_several_steps_per_execution_train_the_same_bits():
         deep.train(model.model_, ([[1, 2, 3]], [1]), n_epochs=1, steps_per_execution=0)
 
 
-def test_train_leaves_the_steps_of_a_model_that_has_run_alone():
+def _linear_model():
+    """A seeded one-layer Keras model of two inputs, compiled with SGD and squared error."""
     deep.seed_everything(0)
     inputs = keras.Input(shape=(2,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_train_leaves_the_steps_of_a_model_that_has_run_alone():
+    model = _linear_model()
     x, y = np.ones((100, 2), "float32"), np.zeros(100, "float32")
     assert model.predict(x, batch_size=10, verbose=0).shape == (100, 1)  # builds predict_function
     deep.train(model, (x, y), n_epochs=1, batch_size=10)
@@ -144,10 +146,7 @@ def test_train_leaves_the_steps_of_a_model_that_has_run_alone():
 
 
 def test_train_stops_early_and_restores_the_best_weights():
-    deep.seed_everything(0)
-    inputs = keras.Input(shape=(2,))
-    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
-    model.compile(optimizer="sgd", loss="mse")
+    model = _linear_model()
     x, y = np.ones((8, 2), "float32"), np.zeros(8, "float32")
     seen, scores = [], iter([0.1, 0.5, 0.4, 0.3, 0.2, 0.9])
 

@@ -30,7 +30,7 @@ STEPS_PER_EXECUTION = 16
 def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, seed: int = 0,
           validate: Callable[[], float] | None = None, patience: int = 3,
           label: str | None = None,
-          steps_per_execution: int = STEPS_PER_EXECUTION) -> pd.DataFrame:  # fmt: skip
+          steps_per_execution: int | None = None) -> pd.DataFrame:  # fmt: skip
     """Train a compiled Keras ``model`` deterministically, with early stopping.
 
     Parameters
@@ -48,9 +48,10 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
     label : str, optional
         What the live progress line of a notebook calls the model (default: the Keras model's
         name); see :mod:`recsys_helpers.progress`. It changes nothing in the training.
-    steps_per_execution : int
+    steps_per_execution : int, optional
         How many batches Keras runs per call from Python into TensorFlow (Keras'
-        ``steps_per_execution``), set on ``model`` if it has not been run yet (not fitted,
+        ``steps_per_execution``; default: this module's ``STEPS_PER_EXECUTION``, read at each
+        call, so that one assignment changes it for every estimator), set on ``model`` if it has not been run yet (not fitted,
         evaluated or used to predict; otherwise its own setting stays). Each batch is the
         same computation either way, so the trained weights are the same bit for bit; fewer
         round trips through Python help where batches are small and quick
@@ -67,6 +68,8 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
     check_positive_int("n_epochs", n_epochs)
     check_positive_int("patience", patience)
     check_positive_int("batch_size", batch_size)
+    if steps_per_execution is None:
+        steps_per_execution = STEPS_PER_EXECUTION
     check_positive_int("steps_per_execution", steps_per_execution)
     # Keras reads it when it builds its training, evaluation and prediction functions, once
     # each: changing it after any was built would leave them inconsistent (a cached prediction
