@@ -12,8 +12,9 @@ Without ``--data`` it writes a synthetic stand-in of ML-1M's shape in ML-1M's ow
 films, 1,000,209 whole-star ratings with timestamps, titles and genres, drawn by
 :func:`recsys_helpers.synthetic.make_ratings` (a Zipf-like popularity tail and log-normal user
 activity, like MovieLens; users with fewer than 20 ratings exist here, unlike in ML-1M).
-``--shape ml-latest-small`` writes one of ml-latest-small's size instead (610 users, 9,742
-films, 100,836 half-star ratings, in its CSV layout, no users table). Each
+``--shape ml-latest-small`` writes one of ml-latest-small's size instead (610 users, 100,836
+half-star ratings drawn over 9,742 films, of which about 9,200 are rated, in its CSV layout, no
+users table). Each
 chapter runs on a copy (the stored notebook is untouched), in a fresh kernel, with
 ``RECSYS_DATASET`` pointing at the folder, and is stopped after ``--limit`` seconds. It prints
 one line per chapter: the seconds it took, or that it was stopped.

@@ -25,6 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from .base import check_positive_int
+from .datasets import MovieLens
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -58,24 +61,42 @@ def check_reading(holds, says: str, *, on_book_data: bool) -> None:
           f"edition): {says}")
 
 
-def cap_ratings(data, max_ratings: int | None, seed: int = 0):
+def cap_ratings(data: MovieLens, max_ratings: int | None, seed: int = 0,
+                max_items: int | None = None) -> MovieLens:
     """Bound a chapter's time on data larger than the book's: ``data`` cut to at most
     ``max_ratings`` ratings, the whole histories of randomly drawn users
     (:meth:`recsys_helpers.datasets.MovieLens.sample_users`).
 
+    With ``max_items``, only the ratings of the ``max_items`` most-rated items are kept first
+    (:meth:`~recsys_helpers.datasets.MovieLens.most_rated_items`; a catalogue much larger than
+    the book's costs time however few users are drawn), and the users are drawn among those.
+
     A chapter calls it in its data cell, ``data = cap_ratings(load_dataset(DATASET), MAX_RATINGS,
-    seed=SEED)``, with ``MAX_RATINGS`` in its parameters cell. Where the data fits (MovieLens
-    100K does, in every chapter), or ``max_ratings`` is None, it returns ``data`` and prints
-    nothing. Where it cuts, it prints one line saying how many ratings and users the chapter
-    keeps of how many, so that a reader never mistakes a sample for the whole data set.
+    seed=SEED, max_items=MAX_ITEMS)``, with both in its parameters cell. Where the data fits
+    (MovieLens 100K does, in every chapter), or both caps are None, it returns ``data`` and
+    prints nothing. Where it cuts, it prints one line saying how many ratings, films and users
+    the chapter keeps of how many, so that a reader never mistakes a sample for the whole data.
     """
-    if max_ratings is None or len(data.ratings) <= max_ratings:
+    for name, value in (("max_ratings", max_ratings), ("max_items", max_items)):
+        if value is not None:
+            check_positive_int(name, value)  # on every data, not only where it cuts
+    by_items = data if max_items is None else data.most_rated_items(max_items)
+    sample = by_items if max_ratings is None else by_items.sample_users(max_ratings, seed=seed)
+    if sample is data:
         return data
-    sample = data.sample_users(max_ratings, seed=seed)
+    parts = []
+    if by_items is not data:
+        parts.append(f"the ratings of its {by_items.ratings.item_id.nunique():,} most-rated of "
+                     f"{data.ratings.item_id.nunique():,} films")
+    if sample is not by_items:
+        kept, of = sample.ratings.user_id.nunique(), by_items.ratings.user_id.nunique()
+        parts.append(f"of the {of:,} users who rated them, the whole histories of {kept:,}, drawn at "
+                     "random" if parts else
+                     f"the whole histories of {kept:,} of its {of:,} users, drawn at random")
+    settings = ", ".join(f"{name} = {value:,}" for name, value in
+                         (("MAX_RATINGS", max_ratings), ("MAX_ITEMS", max_items)) if value is not None)
     print(f"This chapter uses {len(sample.ratings):,} of the data set's {len(data.ratings):,} "
-          f"ratings: the whole histories of {sample.ratings.user_id.nunique():,} of its "
-          f"{data.ratings.user_id.nunique():,} users, drawn at random, to bound its run time "
-          f"(MAX_RATINGS = {max_ratings:,}; None uses every rating).")
+          f"ratings: {'; '.join(parts)}, to bound its run time ({settings}; None: no cap).")
     return sample
 
 

@@ -78,6 +78,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .base import check_positive_int
 from .interactions import validate_ratings
 
 __all__ = [
@@ -174,9 +175,7 @@ class MovieLens:
         ratings of its own train and test parts. Chapters use it (``book.cap_ratings``) to bound
         their time on data larger than the book's.
         """
-        if isinstance(max_ratings, bool) or not isinstance(max_ratings, (int, np.integer)) \
-                or max_ratings < 1:
-            raise ValueError(f"max_ratings must be a positive integer, got {max_ratings!r}")
+        check_positive_int("max_ratings", max_ratings)
         if len(self.ratings) <= max_ratings:
             return self
         counts = self.ratings.groupby("user_id", sort=True).size()
@@ -198,6 +197,34 @@ class MovieLens:
         items = self.items[self.items["item_id"].isin(ratings["item_id"].unique())]
         return MovieLens(name=self.name, ratings=ratings, items=items.reset_index(drop=True),
                          users=None if self.users is None else cut(self.users),
+                         genres=self.genres, source=self.source,
+                         folds={name: Fold(cut(fold.train), cut(fold.test))
+                                for name, fold in self.folds.items()})
+
+    def most_rated_items(self, max_items: int) -> MovieLens:
+        """Only the ratings of the ``max_items`` most-rated items (ties go to the smaller id).
+
+        Where the data has no more items than that, ``self`` is returned unchanged. The ratings
+        keep their order; the items table, the folds and the users table (the users who still
+        have a rating) are cut to match. Chapters use it (``book.cap_ratings``) to bound their
+        time on catalogues much larger than the book's, whose cost grows with the number of
+        items (item-item similarities, EASE, a softmax over every item).
+        """
+        check_positive_int("max_items", max_items)
+        counts = self.ratings.groupby("item_id").size()
+        if len(counts) <= max_items:
+            return self
+        order = np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))
+        kept = counts.index[order[:max_items]]
+
+        def cut(frame):
+            return frame[frame["item_id"].isin(kept)].reset_index(drop=True)
+
+        ratings = cut(self.ratings)
+        users = self.users
+        if users is not None:
+            users = users[users["user_id"].isin(ratings["user_id"].unique())].reset_index(drop=True)
+        return MovieLens(name=self.name, ratings=ratings, items=cut(self.items), users=users,
                          genres=self.genres, source=self.source,
                          folds={name: Fold(cut(fold.train), cut(fold.test))
                                 for name, fold in self.folds.items()})

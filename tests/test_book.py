@@ -206,4 +206,29 @@ def test_cap_ratings_prints_what_it_keeps_and_leaves_fitting_data_alone(capsys):
     assert capsys.readouterr().out == (
         f"This chapter uses {kept:,} of the data set's 6 ratings: the whole histories of "
         f"{sample.ratings.user_id.nunique()} of its 3 users, drawn at random, to bound its run "
-        "time (MAX_RATINGS = 3; None uses every rating).\n")
+        "time (MAX_RATINGS = 3; None: no cap).\n")
+    with pytest.raises(ValueError, match="max_ratings must be a positive integer"):
+        cap_ratings(data, 1e5)  # refused even where nothing would be cut
+    with pytest.raises(ValueError, match="max_items must be a positive integer"):
+        cap_ratings(data, None, max_items=0)
+
+
+def test_cap_ratings_keeps_the_most_rated_films_then_draws_users(capsys):
+    # Films 1 (4 ratings), 2 (3) and 3 (1); users 1-4.
+    ratings = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 4, 4], "item_id": [1, 2, 1, 2, 1, 3, 1, 2],
+                            "rating": 4.0})
+    data = MovieLens(name="eight", ratings=ratings, items=pd.DataFrame({"item_id": [1, 2, 3]}),
+                     users=None, genres=[], source="inline")
+    assert cap_ratings(data, None, max_items=3) is data and capsys.readouterr().out == ""
+    films = cap_ratings(data, None, max_items=2)
+    assert set(films.ratings.item_id) == {1, 2} and len(films.ratings) == 7
+    assert capsys.readouterr().out == (
+        "This chapter uses 7 of the data set's 8 ratings: the ratings of its 2 most-rated of 3 "
+        "films, to bound its run time (MAX_ITEMS = 2; None: no cap).\n")
+    both = cap_ratings(data, 4, seed=0, max_items=2)
+    assert set(both.ratings.item_id) <= {1, 2} and len(both.ratings) <= 4
+    users = both.ratings.user_id.nunique()
+    assert capsys.readouterr().out == (
+        f"This chapter uses {len(both.ratings)} of the data set's 8 ratings: the ratings of its 2 "
+        f"most-rated of 3 films; of the 4 users who rated them, the whole histories of {users}, "
+        "drawn at random, to bound its run time (MAX_RATINGS = 4, MAX_ITEMS = 2; None: no cap).\n")

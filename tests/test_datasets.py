@@ -1251,10 +1251,31 @@ def test_sample_users_is_drawn_with_its_seed_and_leaves_fitting_data_alone():
     pd.testing.assert_frame_equal(data.sample_users(4, seed=3).ratings, data.sample_users(4, seed=3).ratings)
 
 
-@pytest.mark.parametrize("bad", [0, -5, 2.5, None, True])
+@pytest.mark.parametrize("bad", [0, -5, 2.5, 1e5, None, True])
 def test_sample_users_refuses_a_bad_cap(bad):
     with pytest.raises(ValueError, match="max_ratings must be a positive integer"):
         _four_users().sample_users(bad)
+
+
+def test_sample_users_takes_a_numpy_integer():
+    assert len(_four_users().sample_users(np.int64(5), seed=0).ratings) <= 5
+
+
+def test_most_rated_items_by_hand():
+    data = _four_users()  # films 10-14 rated 2, 2, 2, 2 and 2 times; 15 never
+    data.ratings = pd.concat([data.ratings, data.ratings.iloc[[4]].assign(user_id=4)],
+                             ignore_index=True)  # user 4 also rates film 13: 3 ratings
+    kept = data.most_rated_items(2)
+    assert set(kept.ratings.item_id) == {13, 10}  # the most-rated, then the smaller id of a tie
+    pd.testing.assert_frame_equal(kept.ratings, data.ratings[data.ratings.item_id.isin([10, 13])]
+                                  .reset_index(drop=True))
+    assert set(kept.items.item_id) == {10, 13}
+    assert set(kept.users.user_id) == set(kept.ratings.user_id) == {1, 2, 3, 4}
+    fold = kept.folds["u1"]
+    assert set(fold.train.item_id) | set(fold.test.item_id) <= {10, 13}
+    assert data.most_rated_items(5) is data
+    with pytest.raises(ValueError, match="max_items must be a positive integer"):
+        data.most_rated_items(0)
 
 
 def test_sample_users_says_when_no_user_fits():
