@@ -24,9 +24,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import check_positive_int
-from .datasets import MovieLens
+
+if TYPE_CHECKING:
+    from .datasets import MovieLens
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -74,8 +77,9 @@ def cap_ratings(data: MovieLens, max_ratings: int | None, seed: int = 0,
     A chapter calls it in its data cell, ``data = cap_ratings(load_dataset(DATASET), MAX_RATINGS,
     seed=SEED, max_items=MAX_ITEMS)``, with both in its parameters cell. Where the data fits
     (MovieLens 100K does, in every chapter), or both caps are None, it returns ``data`` and
-    prints nothing. Where it cuts, it prints one line saying how many ratings, films and users
-    the chapter keeps of how many, so that a reader never mistakes a sample for the whole data.
+    prints nothing. Where it cuts, it prints one line saying how many ratings it keeps of how
+    many and which cut it made (how many films, and how many users, of how many), so that a
+    reader never mistakes a sample for the whole data.
     """
     for name, value in (("max_ratings", max_ratings), ("max_items", max_items)):
         if value is not None:
@@ -85,14 +89,17 @@ def cap_ratings(data: MovieLens, max_ratings: int | None, seed: int = 0,
     if sample is data:
         return data
     parts = []
+    n_users, rated_kept = data.ratings.user_id.nunique(), by_items.ratings.user_id.nunique()
     if by_items is not data:
         parts.append(f"the ratings of its {by_items.ratings.item_id.nunique():,} most-rated of "
-                     f"{data.ratings.item_id.nunique():,} films")
+                     f"{data.ratings.item_id.nunique():,} films"
+                     + (f" ({rated_kept:,} of its {n_users:,} users rated any of them)"
+                        if rated_kept < n_users else ""))
     if sample is not by_items:
-        kept, of = sample.ratings.user_id.nunique(), by_items.ratings.user_id.nunique()
-        parts.append(f"of the {of:,} users who rated them, the whole histories of {kept:,}, drawn at "
-                     "random" if parts else
-                     f"the whole histories of {kept:,} of its {of:,} users, drawn at random")
+        kept = sample.ratings.user_id.nunique()
+        parts.append(f"of the {rated_kept:,} users who rated them, all the ratings of those films "
+                     f"by {kept:,}, drawn at random" if parts else
+                     f"the whole histories of {kept:,} of its {n_users:,} users, drawn at random")
     settings = ", ".join(f"{name} = {value:,}" for name, value in
                          (("MAX_RATINGS", max_ratings), ("MAX_ITEMS", max_items)) if value is not None)
     print(f"This chapter uses {len(sample.ratings):,} of the data set's {len(data.ratings):,} "

@@ -204,7 +204,7 @@ class MovieLens:
     def most_rated_items(self, max_items: int) -> MovieLens:
         """Only the ratings of the ``max_items`` most-rated items (ties go to the smaller id).
 
-        Where the data has no more items than that, ``self`` is returned unchanged. The ratings
+        Where no more items than that have a rating, ``self`` is returned unchanged. The ratings
         keep their order; the items table, the folds and the users table (the users who still
         have a rating) are cut to match. Chapters use it (``book.cap_ratings``) to bound their
         time on catalogues much larger than the book's, whose cost grows with the number of

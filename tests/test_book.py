@@ -230,5 +230,16 @@ def test_cap_ratings_keeps_the_most_rated_films_then_draws_users(capsys):
     users = both.ratings.user_id.nunique()
     assert capsys.readouterr().out == (
         f"This chapter uses {len(both.ratings)} of the data set's 8 ratings: the ratings of its 2 "
-        f"most-rated of 3 films; of the 4 users who rated them, the whole histories of {users}, "
-        "drawn at random, to bound its run time (MAX_RATINGS = 4, MAX_ITEMS = 2; None: no cap).\n")
+        f"most-rated of 3 films; of the 4 users who rated them, all the ratings of those films by "
+        f"{users}, drawn at random, to bound its run time (MAX_RATINGS = 4, MAX_ITEMS = 2; None: "
+        "no cap).\n")
+    only_film_1 = cap_ratings(data, None, max_items=1)  # user 3 also rated film 3; all rated 1
+    assert set(only_film_1.ratings.item_id) == {1}
+    capsys.readouterr()
+    one = MovieLens(name="two", ratings=ratings[ratings.item_id != 1].reset_index(drop=True),
+                    items=pd.DataFrame({"item_id": [2, 3]}), users=None, genres=[], source="inline")
+    cap_ratings(one, None, max_items=1)  # film 2 (3 ratings by users 1, 2, 4); user 3 rated only film 3
+    assert capsys.readouterr().out == (
+        "This chapter uses 3 of the data set's 4 ratings: the ratings of its 1 most-rated of 2 "
+        "films (3 of its 4 users rated any of them), to bound its run time (MAX_ITEMS = 1; None: "
+        "no cap).\n")

@@ -1274,6 +1274,8 @@ def test_most_rated_items_by_hand():
     fold = kept.folds["u1"]
     assert set(fold.train.item_id) | set(fold.test.item_id) <= {10, 13}
     assert data.most_rated_items(5) is data
+    only_13 = data.most_rated_items(1)  # user 1 rated no film 13: gone from ratings and users
+    assert set(only_13.users.user_id) == set(only_13.ratings.user_id) == {2, 3, 4}
     with pytest.raises(ValueError, match="max_items must be a positive integer"):
         data.most_rated_items(0)
 
