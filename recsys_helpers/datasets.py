@@ -180,26 +180,14 @@ class MovieLens:
             return self
         counts = self.ratings.groupby("user_id", sort=True).size()
         order = np.random.default_rng(seed).permutation(len(counts))
-        kept, total = [], 0
-        for position in order:
-            if total + counts.iloc[position] <= max_ratings:
-                kept.append(counts.index[position])
-                total += counts.iloc[position]
-        if not kept:
+        sizes, keep, total = counts.to_numpy()[order], np.zeros(len(counts), dtype=bool), 0
+        for n, size in enumerate(sizes):  # greedy: each user in turn, if their history still fits
+            if total + size <= max_ratings:
+                keep[n], total = True, total + size
+        if not keep.any():
             raise ValueError(f"max_ratings={max_ratings:,} is smaller than every user's history "
                              f"(the shortest has {counts.min():,} ratings)")
-        kept = pd.Index(kept)
-
-        def cut(frame):
-            return frame[frame["user_id"].isin(kept)].reset_index(drop=True)
-
-        ratings = cut(self.ratings)
-        items = self.items[self.items["item_id"].isin(ratings["item_id"].unique())]
-        return MovieLens(name=self.name, ratings=ratings, items=items.reset_index(drop=True),
-                         users=None if self.users is None else cut(self.users),
-                         genres=self.genres, source=self.source,
-                         folds={name: Fold(cut(fold.train), cut(fold.test))
-                                for name, fold in self.folds.items()})
+        return self._keep("user_id", counts.index[order[keep]])
 
     def most_rated_items(self, max_items: int) -> MovieLens:
         """Only the ratings of the ``max_items`` most-rated items (ties go to the smaller id).
@@ -215,17 +203,22 @@ class MovieLens:
         if len(counts) <= max_items:
             return self
         order = np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))
-        kept = counts.index[order[:max_items]]
+        return self._keep("item_id", counts.index[order[:max_items]])
+
+    def _keep(self, column: str, kept) -> MovieLens:
+        """The ratings whose ``column`` is in ``kept`` (their order kept), with the folds cut the
+        same way and the users and items tables cut to the users and items still rated."""
 
         def cut(frame):
-            return frame[frame["item_id"].isin(kept)].reset_index(drop=True)
+            return frame[frame[column].isin(kept)].reset_index(drop=True)
 
         ratings = cut(self.ratings)
+        items = self.items[self.items["item_id"].isin(ratings["item_id"].unique())]
         users = self.users
         if users is not None:
             users = users[users["user_id"].isin(ratings["user_id"].unique())].reset_index(drop=True)
-        return MovieLens(name=self.name, ratings=ratings, items=cut(self.items), users=users,
-                         genres=self.genres, source=self.source,
+        return MovieLens(name=self.name, ratings=ratings, items=items.reset_index(drop=True),
+                         users=users, genres=self.genres, source=self.source,
                          folds={name: Fold(cut(fold.train), cut(fold.test))
                                 for name, fold in self.folds.items()})
 
