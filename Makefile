@@ -11,6 +11,15 @@ STAMP  := $(VENV)/.installed
 # notebook's cells, stays on one. 0 runs everything in one process.
 TEST_WORKERS ?= 2
 
+# NumPy and OpenBLAS choose some kernels by the CPU (AVX-512 or AVX2), and the two round float64
+# results differently in the last bits. On a CPU with AVX2, make book, make test and make lab pin
+# the AVX2 ones, so that an AVX-512 machine computes what an AVX2-only one does (README, "The same
+# numbers on your CPU"). A value already in the environment wins.
+ifneq ($(shell grep -qsw avx2 /proc/cpuinfo && echo yes),)
+export OPENBLAS_CORETYPE ?= Haswell
+export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
+endif
+
 .PHONY: book test lab install clean
 
 $(STAMP): requirements.txt pyproject.toml

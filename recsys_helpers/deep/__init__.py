@@ -23,8 +23,8 @@ r"""Deep recommenders in Keras (chapters 06–08 and 11), one module per idea:
 
 Importing this package imports TensorFlow **quietly** and fixes the settings that change its
 numbers (:mod:`~recsys_helpers.deep._runtime`, :data:`TF_SETTINGS`, :data:`TF_THREADS`), so that
-stored notebook outputs reproduce on any x86-64 CPU with AVX2, whatever its instruction set beyond
-that or its number of cores. Everything is importable from ``recsys_helpers.deep`` directly.
+neither the CPU's instruction set beyond AVX2 nor its number of cores changes a trained model
+(other differences between CPUs remain: README, "The same numbers on your CPU"). Everything is importable from ``recsys_helpers.deep`` directly.
 """
 
 from ._runtime import TF_SETTINGS, TF_THREADS, keras, layers, tf

@@ -1,5 +1,8 @@
-"""TensorFlow, imported quietly and configured once, so that training gives the same bits on any
-x86-64 CPU with AVX2 (whatever its instruction set beyond that or its number of cores).
+"""TensorFlow, imported quietly and configured once, so that training gives the same bits whatever
+the CPU's instruction set beyond AVX2 or its number of cores.
+
+Not everything CPU-dependent can be pinned from here: two x86-64 CPUs with AVX2 have still been
+seen to train different bits (README, "The same numbers on your CPU").
 
 Its C++ start-up messages go to file descriptor 2, which is pointed at ``/dev/null`` for the
 duration of the import. The settings that change TensorFlow's numbers (``TF_ENABLE_ONEDNN_OPTS``,
@@ -14,8 +17,8 @@ import importlib.util
 import os
 import sys
 
-# Settings that must be in place before TensorFlow is imported, so that training gives the same
-# bits on every x86-64 CPU (the stored notebooks depend on it; README, "Re-running the book"):
+# Settings that must be in place before TensorFlow is imported, so that the instruction set and
+# the number of cores do not change training's bits (README, "The same numbers on your CPU"):
 # * oneDNN's fused kernels are turned off (TF_ENABLE_ONEDNN_OPTS=0);
 # * TensorFlow still multiplies matrices with oneDNN, which picks its kernels by the CPU's
 #   instruction set: an AVX-512 CPU and an AVX2-only CPU round differently, and after a few

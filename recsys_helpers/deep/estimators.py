@@ -5,7 +5,8 @@ Every estimator here shares its training settings: Adam with ``learning_rate``, 
 ``batch_size``, at most ``n_epochs`` epochs; with ``fit(ratings, validation=...)``, early
 stopping on the validation items' NDCG@10 (full ranking) after ``patience`` epochs without a
 better score, keeping the best epoch's weights (:func:`recsys_helpers.deep.train`). The same
-``seed`` gives the same model, bit for bit, on any x86-64 CPU with AVX2.
+``seed`` gives the same model, bit for bit, on one machine, whatever its number of cores; on
+another CPU it can differ in the last bits (README, "The same numbers on your CPU").
 """
 
 from __future__ import annotations
