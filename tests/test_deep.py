@@ -368,7 +368,7 @@ def test_caser_horizontal_filters_by_hand():
     assert out == pytest.approx(by_hand, rel=1e-5, abs=1e-7)
 
 
-# -- the same bits on every CPU --------------------------------------------------------------------
+# -- the same bits on one core as on all ---------------------------------------------------------
 _TRAIN_SCRIPT = """
 import hashlib, os, sys
 if sys.argv[1] == "one-core":

@@ -22,9 +22,10 @@ r"""Deep recommenders in Keras (chapters 06–08 and 11), one module per idea:
   themselves (:func:`recsys_helpers.sequences.user_histories`).
 
 Importing this package imports TensorFlow **quietly** and fixes the settings that change its
-numbers (:mod:`~recsys_helpers.deep._runtime`, :data:`TF_SETTINGS`, :data:`TF_THREADS`), so that
-neither the CPU's instruction set beyond AVX2 nor its number of cores changes a trained model
-(other differences between CPUs remain: README, "The same numbers on your CPU"). Everything is importable from ``recsys_helpers.deep`` directly.
+numbers (:mod:`~recsys_helpers.deep._runtime`, :data:`TF_SETTINGS`, :data:`TF_THREADS`). They are
+meant to keep the CPU's instruction set beyond AVX2 and its number of cores from changing a
+trained model; other differences between CPUs remain (README, "The same numbers on your CPU").
+Everything is importable from ``recsys_helpers.deep`` directly.
 """
 
 from ._runtime import TF_SETTINGS, TF_THREADS, keras, layers, tf

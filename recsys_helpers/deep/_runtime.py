@@ -1,5 +1,5 @@
-"""TensorFlow, imported quietly and configured once, so that training gives the same bits whatever
-the CPU's instruction set beyond AVX2 or its number of cores.
+"""TensorFlow, imported quietly and configured once. The settings fixed here are meant to keep
+the CPU's instruction set beyond AVX2 and its number of cores from changing training's bits.
 
 Not everything CPU-dependent can be pinned from here: two x86-64 CPUs with AVX2 have still been
 seen to train different bits (README, "The same numbers on your CPU").
