@@ -54,11 +54,10 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
         call, so that one assignment changes it for every estimator), set on ``model`` if it
         has not been run yet (not fitted, evaluated or used to predict; otherwise its own
         setting stays). Each batch is the same computation either way, so the trained weights
-        are the same bit for bit; fewer
-        round trips through Python help where batches are small and quick
-        (``benchmarks/training_throughput.py`` measures it and compares the weights: in one run
-        on a 2-core CPU, 9% and 17% more examples per second for NeuralCF and the source's CNN,
-        and changes within the machine's noise for Caser, the GRU and SASRec).
+        are the same bit for bit; fewer round trips through Python help where batches are small
+        and quick (``benchmarks/training_throughput.py`` measures it and compares the weights:
+        in one run on a 2-core CPU, 9% and 17% more examples per second for NeuralCF and the
+        source's CNN, and changes within the machine's noise for Caser, the GRU and SASRec).
 
     Returns
     -------
