@@ -1,4 +1,4 @@
-"""Training throughput of the book's Keras models: examples per second, and what two speed-ups buy.
+"""Training throughput of the book's Keras models: examples per second, and three speed-ups.
 
 Run from the repository root, with MovieLens 100K available (see the README)::
 
@@ -17,7 +17,13 @@ chapters 07-11), without validation, three ways:
 * ``4x batch`` — four times the batch size (fewer, larger steps; 16 batches per call, like
   ``book``, so its ratio to the baseline counts both changes); this trains a different model,
   so its throughput is only worth having together with a new selection of the learning rate and
-  epochs.
+  epochs;
+* ``book + XLA`` — as ``book``, with the training step compiled by XLA. Keras leaves XLA off
+  on a machine without an accelerator, and refuses ``jit_compile=True`` (with a warning) while
+  TensorFlow's op determinism is on, as it is in the book, so the benchmark sets Keras' private
+  ``_jit_compile`` flag. XLA fuses and reorders floating-point operations: the weights differ
+  from the baseline's in their last bits, and adopting it would mean re-running every chapter
+  that trains a Keras model (and trusting XLA's determinism, which Keras does not vouch for).
 
 It prints examples per second (training examples seen, divided by the seconds of ``train``) and
 the ratio to the baseline. Machines are noisy: compare the ratios within one run, and use a few
@@ -31,6 +37,7 @@ import hashlib
 import time
 
 import numpy as np
+import tensorflow as tf
 
 import recsys_helpers.deep.estimators as estimators
 from recsys_helpers.datasets import load_dataset
@@ -44,12 +51,14 @@ _train = estimators.train
 
 
 def run(factory, training_data, epochs: int, steps_per_execution: int = STEPS_PER_EXECUTION,
-        batch_factor: int = 1):  # fmt: skip
+        batch_factor: int = 1, jit_compile: bool = False):  # fmt: skip
     """Fit once; return (examples per second, a hash of the weights)."""
     seen, seconds = [], []
 
     def timed_train(model, data, **settings):
         settings["steps_per_execution"] = steps_per_execution
+        if jit_compile:  # before Keras builds its training function, at the first fit; the
+            model._jit_compile = True  # public setter refuses while op determinism is on
 
         def counting(epoch):
             x, y, *weight = data(epoch) if callable(data) else data
@@ -89,8 +98,16 @@ def main(argv=None) -> None:
         before, before_hash = run(MODELS[name], data, args.epochs, steps_per_execution=1)
         print(f"{name:<13}{'one step per call':<28}{before:>12,.0f}{1:>8.2f}")
         for way, settings in [(f"book ({STEPS_PER_EXECUTION} steps per call)", {}),
-                              ("4x batch, 16 steps per call", {"batch_factor": 4})]:
-            speed, digest = run(MODELS[name], data, args.epochs, **settings)
+                              ("4x batch, 16 steps per call", {"batch_factor": 4}),
+                              ("book + XLA (jit_compile)", {"jit_compile": True})]:
+            try:
+                speed, digest = run(MODELS[name], data, args.epochs, **settings)
+            except tf.errors.UnimplementedError as error:  # an op XLA has no deterministic form of
+                lines = [line.strip() for line in str(error).splitlines()]
+                reason = next((line for line in lines if line and not line.startswith(
+                    ("Graph execution error", "Detected at node", "<stack traces"))), "")
+                print(f"{'':<13}{way:<28}{'fails':>12}{'':>8}  {reason[:70]}")
+                continue
             print(f"{'':<13}{way:<28}{speed:>12,.0f}{speed / before:>8.2f}  "
                   f"{'yes' if digest == before_hash else 'no'}")
 
