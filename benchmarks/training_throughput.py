@@ -7,7 +7,7 @@ Run from the repository root, with MovieLens 100K available (see the README)::
 
 Each model is trained for ``--epochs`` epochs with its class defaults (NeuralCF on the per-user
 75/25 split of chapters 05-06, the sequence models on the leave-last-out training items of
-chapters 07-11), without validation, three ways:
+chapters 07-11), without validation, four ways:
 
 * ``one step per call`` — as the book trained before :data:`recsys_helpers.deep.training.
   STEPS_PER_EXECUTION` (one Keras ``fit`` call per epoch, one batch per call from Python into
@@ -21,9 +21,11 @@ chapters 07-11), without validation, three ways:
 * ``book + XLA`` — as ``book``, with the training step compiled by XLA. Keras leaves XLA off
   on a machine without an accelerator, and refuses ``jit_compile=True`` (with a warning) while
   TensorFlow's op determinism is on, as it is in the book, so the benchmark sets Keras' private
-  ``_jit_compile`` flag. XLA fuses and reorders floating-point operations: the weights differ
-  from the baseline's in their last bits, and adopting it would mean re-running every chapter
-  that trains a Keras model (and trusting XLA's determinism, which Keras does not vouch for).
+  ``_jit_compile`` flag. XLA fuses and reorders floating-point operations, so the weights may
+  differ from the baseline's (the ``same weights`` column says whether they do); adopting it
+  would mean re-running every chapter that trains a Keras model (and trusting XLA's
+  determinism, which Keras does not vouch for). A model with an operation XLA cannot compute
+  deterministically fails, and the table prints TensorFlow's reason.
 
 It prints examples per second (training examples seen, divided by the seconds of ``train``) and
 the ratio to the baseline. Machines are noisy: compare the ratios within one run, and use a few
@@ -103,10 +105,9 @@ def main(argv=None) -> None:
             try:
                 speed, digest = run(MODELS[name], data, args.epochs, **settings)
             except tf.errors.UnimplementedError as error:  # an op XLA has no deterministic form of
-                lines = [line.strip() for line in str(error).splitlines()]
-                reason = next((line for line in lines if line and not line.startswith(
-                    ("Graph execution error", "Detected at node", "<stack traces"))), "")
-                print(f"{'':<13}{way:<28}{'fails':>12}{'':>8}  {reason[:70]}")
+                lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+                reason = next((line for line in lines if "XLA" in line), lines[-1] if lines else "")
+                print(f"{'':<13}{way:<28}{'fails':>12}{'':>8}  {reason}")
                 continue
             print(f"{'':<13}{way:<28}{speed:>12,.0f}{speed / before:>8.2f}  "
                   f"{'yes' if digest == before_hash else 'no'}")
