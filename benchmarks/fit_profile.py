@@ -9,8 +9,8 @@ Each model is fitted once as chapter 09's next-item board fits it (class default
 leave-last-out training items, early stopping on the validation items), and the seconds of the
 fit are split into the parts :func:`recsys_helpers.deep.train` calls in each epoch:
 
-* ``keras fit`` — Keras' ``model.fit`` for one epoch (the training steps, and building the
-  epoch's batches from the arrays);
+* ``keras fit`` — Keras' ``model.fit`` for one epoch (the training steps, building the epoch's
+  batches from the arrays, and in the first epoch TensorFlow's tracing of the training step);
 * ``validation`` — scoring the validation items by full ranking after the epoch (NDCG@10);
 * ``epoch data`` — drawing the epoch's training examples, for a model that draws them afresh
   (the source's CNN draws new negatives);

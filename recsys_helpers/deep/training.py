@@ -56,8 +56,9 @@ def train(model: keras.Model, data, *, n_epochs: int, batch_size: int = 512, see
         setting stays). Each batch is the same computation either way, so the trained weights
         are the same bit for bit; fewer round trips through Python help where batches are small
         and quick (``benchmarks/training_throughput.py`` measures it and compares the weights:
-        in one run on a 2-core CPU, 9% and 17% more examples per second for NeuralCF and the
-        source's CNN, and changes within the machine's noise for Caser, the GRU and SASRec).
+        in four runs on a 2-core CPU the gain recurred only for the source's CNN, 1.17x to
+        1.77x the examples per second; for NeuralCF, Caser, the GRU and SASRec it was within
+        the machine's noise, 0.78x to 1.60x; the README gives each model's range).
 
     Returns
     -------
