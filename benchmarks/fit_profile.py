@@ -3,7 +3,7 @@
 Run from the repository root, with MovieLens 100K available (see the README)::
 
     .venv/bin/python benchmarks/fit_profile.py                      # the four of chapter 09
-    .venv/bin/python benchmarks/fit_profile.py GRURecommender SASRec
+    .venv/bin/python benchmarks/fit_profile.py GRU SASRec
 
 Each model is fitted once as chapter 09's next-item board fits it (class defaults, the
 leave-last-out training items, early stopping on the validation items), and the seconds of the
@@ -30,12 +30,12 @@ import time
 
 import pandas as pd
 
-import recsys_helpers.deep as deep
 from recsys_helpers.datasets import load_dataset
-from recsys_helpers.deep import training
+from recsys_helpers.deep import Caser, GRURecommender, SASRec, SequenceCNN, training
 from recsys_helpers.splits import leave_last_out
 
-MODELS = ["SequenceCNN", "Caser", "GRURecommender", "SASRec"]
+#: The sequence models of chapter 09's next-item board, by the names the board gives them.
+MODELS = {"SequenceCNN": SequenceCNN, "Caser": Caser, "GRU": GRURecommender, "SASRec": SASRec}
 
 
 def profile(name: str, split) -> dict:
@@ -63,7 +63,7 @@ def profile(name: str, split) -> dict:
     training._epochs = epochs
     try:
         start = time.perf_counter()
-        fitted = getattr(deep, name)().fit(split.train, split.validation)
+        fitted = MODELS[name]().fit(split.train, split.validation)
         total = time.perf_counter() - start
     finally:
         training._epochs = original
@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     unknown = sorted(set(args.models) - set(MODELS))
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    args.models = args.models or MODELS
+    args.models = args.models or list(MODELS)
     split = leave_last_out(load_dataset("ml-100k").ratings)
     rows = [profile(name, split) for name in args.models]
     table = pd.DataFrame(rows).set_index("model")
